@@ -1,0 +1,2 @@
+//! Gateway library.
+pub mod http;

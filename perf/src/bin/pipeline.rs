@@ -1,0 +1,2 @@
+//! Pipeline benchmark.
+fn main() {}
