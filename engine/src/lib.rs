@@ -14,6 +14,7 @@
 //! - [`time`]: ISO 8601 timestamps to and from Unix seconds.
 //! - [`encode`]: canonical JSON.
 //! - [`tag`]: the salted-SHA-1 uploader tag.
+//! - [`dedup`]: the relay's de-duplication window.
 //! - [`limits`]: every bound, named and validated.
 //! - [`reject`]: why an upload was refused.
 //! - [`pipeline`]: the whole job, with reusable buffers.
@@ -23,6 +24,7 @@
 //! argument. Every behaviour is a deterministic function that a test or a fuzzer can drive.
 
 pub mod body;
+pub mod dedup;
 pub mod encode;
 pub mod limits;
 pub mod pipeline;

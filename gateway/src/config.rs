@@ -8,12 +8,15 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use engine::dedup::DedupConfig;
 use engine::pipeline::DEFAULT_ZLIB_LEVEL;
 use engine::{Limits, PipelineConfig};
+use shards::fanout::FanoutConfig;
 use shards::{PublisherConfig, ZmqOptions};
 
 use crate::client_ip::Cidr;
 use crate::http::HttpLimits;
+use crate::relay::RelayConfig;
 use crate::server::ServerConfig;
 
 /// emdr: the EVE Market Data Relay, thread-per-core.
@@ -33,6 +36,161 @@ pub struct Cli {
 pub enum Command {
     /// Accept uploads over HTTP and publish them over ZeroMQ (the default).
     Gateway(GatewayArgs),
+    /// Subscribe to upstreams (announcers or relays), drop duplicates, and fan the feed out
+    /// to any number of subscribers.
+    Relay(RelayArgs),
+    /// A relay preset for announcers: SUB bind tcp://0.0.0.0:8049 (gateways connect there),
+    /// PUB bind tcp://0.0.0.0:8050, no de-duplication.
+    Announcer(RelayArgs),
+    /// Print the messages of a feed, one line each: for operators.
+    Snoop(SnoopArgs),
+}
+
+/// Flags of `emdr relay` and `emdr announcer`.
+#[derive(Debug, Clone, Args)]
+pub struct RelayArgs {
+    /// Upstream to subscribe to: an announcer or a relay (repeatable).
+    #[arg(long, env = "EMDR_UPSTREAM", value_delimiter = ',')]
+    pub upstream: Vec<String>,
+    /// Endpoint to bind the SUB socket to, for publishers that connect (repeatable).
+    /// Announcer default: tcp://0.0.0.0:8049.
+    #[arg(long, env = "EMDR_SUB_BIND", value_delimiter = ',')]
+    pub sub_bind: Vec<String>,
+    /// Endpoint subscribers connect to, tcp://HOST:PORT (repeatable). Default tcp://0.0.0.0:8050.
+    #[arg(long, env = "EMDR_BIND", value_delimiter = ',')]
+    pub bind: Vec<String>,
+    /// Fan-out shards, one pinned executor each (0: one per available core).
+    #[arg(long, env = "EMDR_SHARDS", default_value_t = 0)]
+    pub shards: usize,
+    /// De-duplication window in frames (0: off). Relay default 200000; announcer default 0.
+    #[arg(long, env = "EMDR_DEDUP_FRAMES")]
+    pub dedup_frames: Option<usize>,
+    /// De-duplication window in seconds (0: off). Relay default 300; announcer default 0.
+    #[arg(long, env = "EMDR_DEDUP_SECONDS")]
+    pub dedup_seconds: Option<u64>,
+    /// Forward the decompressed JSON instead of the zlib frame.
+    #[arg(long, env = "EMDR_DECOMPRESS")]
+    pub decompress: bool,
+    /// With --decompress: the largest frame after inflation, in bytes.
+    #[arg(long, env = "EMDR_INFLATED_BYTES_MAX", default_value_t = Limits::default().inflated_bytes_max)]
+    pub inflated_bytes_max: usize,
+    /// Frames queued per subscriber before its new frames are dropped (and counted).
+    #[arg(long, env = "EMDR_QUEUE_FRAMES_MAX", default_value_t = FanoutConfig::default().queue_frames_max)]
+    pub queue_frames_max: usize,
+    /// Bytes queued per subscriber before its new frames are dropped (and counted).
+    #[arg(long, env = "EMDR_QUEUE_BYTES_MAX", default_value_t = FanoutConfig::default().queue_bytes_max)]
+    pub queue_bytes_max: usize,
+    /// Subscribers per shard; more are refused.
+    #[arg(long, env = "EMDR_SUBSCRIBERS_MAX", default_value_t = FanoutConfig::default().subscribers_max)]
+    pub subscribers_max: usize,
+    /// A subscriber that takes no bytes for this long is disconnected, in ms.
+    #[arg(long, env = "EMDR_STALL_TIMEOUT_MS", default_value_t = 60_000)]
+    pub stall_timeout_ms: u64,
+    /// Frames each fan-out shard's ring holds before the ingest waits.
+    #[arg(long, env = "EMDR_RING_FRAMES", default_value_t = shards::ring::DEFAULT_RING_FRAMES)]
+    pub ring_frames: usize,
+    /// Seconds between counter summaries on stderr (0: only at exit).
+    #[arg(long, env = "EMDR_STATS_INTERVAL_S", default_value_t = 60)]
+    pub stats_interval_s: u64,
+    #[command(flatten)]
+    pub zmq: ZmqArgs,
+}
+
+/// Which defaults a relay starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    Relay,
+    Announcer,
+}
+
+/// The default PUB endpoint of relays and announcers.
+pub const DEFAULT_RELAY_BIND: &str = "tcp://0.0.0.0:8050";
+/// The default SUB bind of announcers.
+pub const DEFAULT_ANNOUNCER_SUB_BIND: &str = "tcp://0.0.0.0:8049";
+
+impl RelayArgs {
+    /// Validate into a configuration with the preset's defaults.
+    pub fn into_config(self, preset: Preset, cores: usize) -> Result<RelayConfig, String> {
+        let mut sub_bind = self.sub_bind;
+        if preset == Preset::Announcer && sub_bind.is_empty() {
+            sub_bind.push(DEFAULT_ANNOUNCER_SUB_BIND.into());
+        }
+        if sub_bind.is_empty() && self.upstream.is_empty() {
+            return Err(
+                "nothing to relay: give --upstream ENDPOINT and/or --sub-bind ENDPOINT".into(),
+            );
+        }
+        let mut bind = self.bind;
+        if bind.is_empty() {
+            bind.push(DEFAULT_RELAY_BIND.into());
+        }
+        let bind = bind
+            .iter()
+            .map(|ep| crate::relay::tcp_endpoint(ep).map_err(|e| format!("--bind {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let off = preset == Preset::Announcer;
+        let dedup = DedupConfig {
+            frames_max: self.dedup_frames.unwrap_or(if off {
+                0
+            } else {
+                DedupConfig::default().frames_max
+            }),
+            max_age_s: self.dedup_seconds.unwrap_or(if off {
+                0
+            } else {
+                DedupConfig::default().max_age_s
+            }),
+        };
+        if self.queue_frames_max == 0 || self.queue_bytes_max == 0 || self.subscribers_max == 0 {
+            return Err(
+                "--queue-frames-max, --queue-bytes-max and --subscribers-max must be at least 1"
+                    .into(),
+            );
+        }
+        if self.ring_frames == 0 {
+            return Err("--ring-frames must be at least 1".into());
+        }
+        let zmq = self.zmq.options();
+        zmq.validate().map_err(|e| format!("ZeroMQ options: {e}"))?;
+        Ok(RelayConfig {
+            upstream: self.upstream,
+            sub_bind,
+            bind,
+            shards: if self.shards == 0 {
+                cores.max(1)
+            } else {
+                self.shards
+            },
+            dedup,
+            decompress: self.decompress,
+            inflated_bytes_max: self.inflated_bytes_max,
+            zmq,
+            fanout: FanoutConfig {
+                queue_frames_max: self.queue_frames_max,
+                queue_bytes_max: self.queue_bytes_max,
+                subscribers_max: self.subscribers_max,
+                handshake_timeout: Duration::from_secs(10),
+                stall_timeout: positive("stall-timeout-ms", self.stall_timeout_ms)?,
+            },
+            ring_frames: self.ring_frames,
+        })
+    }
+}
+
+/// Flags of `emdr snoop`.
+#[derive(Debug, Clone, Args)]
+pub struct SnoopArgs {
+    /// The feed to read, e.g. tcp://relay:8050.
+    pub endpoint: String,
+    /// Print each message's decoded JSON instead of a summary line.
+    #[arg(long)]
+    pub json: bool,
+    /// Stop after this many messages (0: never).
+    #[arg(long, default_value_t = 0)]
+    pub count: u64,
+    /// Give up if no message arrives for this many seconds (0: wait for ever).
+    #[arg(long, default_value_t = 0)]
+    pub timeout_s: u64,
 }
 
 /// ZeroMQ socket options shared by every daemon.
@@ -291,6 +449,44 @@ mod tests {
         .unwrap();
         assert!(c.publisher.bind.is_empty());
         assert_eq!(c.publisher.connect, vec!["tcp://a:8049", "tcp://b:8049"]);
+    }
+
+    fn relay(args: &[&str]) -> Result<RelayConfig, String> {
+        let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+        match cli.command {
+            Some(Command::Relay(r)) => r.into_config(Preset::Relay, 2),
+            Some(Command::Announcer(r)) => r.into_config(Preset::Announcer, 2),
+            other => panic!("not a relay: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn relay_and_announcer_presets() {
+        let r = relay(&["emdr", "relay", "--upstream", "tcp://a:8050"]).unwrap();
+        assert_eq!(r.bind, vec!["0.0.0.0:8050".parse().unwrap()]);
+        assert!(r.dedup.enabled());
+        assert!(r.sub_bind.is_empty());
+        let a = relay(&["emdr", "announcer"]).unwrap();
+        assert_eq!(a.sub_bind, vec![DEFAULT_ANNOUNCER_SUB_BIND]);
+        assert!(!a.dedup.enabled());
+        let a = relay(&[
+            "emdr",
+            "announcer",
+            "--dedup-frames",
+            "10",
+            "--dedup-seconds",
+            "5",
+        ])
+        .unwrap();
+        assert!(a.dedup.enabled());
+        assert!(relay(&["emdr", "relay"])
+            .unwrap_err()
+            .contains("nothing to relay"));
+        assert!(
+            relay(&["emdr", "relay", "--upstream", "x", "--bind", "ipc://x"])
+                .unwrap_err()
+                .contains("--bind")
+        );
     }
 
     #[test]

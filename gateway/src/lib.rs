@@ -11,10 +11,14 @@
 //! - [`metrics`]: per-shard counters and their Prometheus rendering.
 //! - [`config`]: flags, environment variables, validation.
 //! - [`daemon`]: start-up and shutdown of a whole gateway.
+//! - [`relay`]: relays and announcers: ingest, de-duplication, fan-out shards.
+//! - [`snoop`]: a feed reader for operators.
 
 pub mod client_ip;
 pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod metrics;
+pub mod relay;
 pub mod server;
+pub mod snoop;

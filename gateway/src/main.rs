@@ -1,14 +1,15 @@
-//! The `emdr` binary: parse the command line, read the core mask once, run the daemon until
-//! SIGINT or SIGTERM, print the final counters.
+//! The `emdr` binary: parse the command line, read the core mask once, run the chosen daemon
+//! until SIGINT or SIGTERM, print the final counters.
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use gateway::config::{Cli, Command};
-use gateway::daemon;
+use gateway::config::{Cli, Command, GatewayArgs, Preset, RelayArgs};
+use gateway::{daemon, relay, snoop};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -17,6 +18,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Gateway(args)) => run_gateway(args, &cores),
         None => run_gateway(cli.gateway, &cores),
+        Some(Command::Relay(args)) => run_relay(args, Preset::Relay, &cores),
+        Some(Command::Announcer(args)) => run_relay(args, Preset::Announcer, &cores),
+        Some(Command::Snoop(args)) => snoop::run(&args).map_err(anyhow::Error::msg),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -35,29 +39,62 @@ fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-fn run_gateway(args: gateway::config::GatewayArgs, cores: &[usize]) -> anyhow::Result<()> {
+fn ready(line: String) -> anyhow::Result<()> {
+    println!("{line}");
+    std::io::stdout().flush()?;
+    Ok(())
+}
+
+fn run_gateway(args: GatewayArgs, cores: &[usize]) -> anyhow::Result<()> {
     let config = args.into_config(cores.len()).map_err(anyhow::Error::msg)?;
     let shards = config.shards;
     let stop = stop_flag()?;
     let gw = daemon::start(config, cores, stop).map_err(anyhow::Error::msg)?;
-    println!(
+    ready(format!(
         "emdr gateway listening: http={} pub={} shards={}",
         gw.http,
         gw.pub_endpoints.join(","),
         shards
-    );
-    std::io::stdout().flush()?;
+    ))?;
     let registry = gw.wait().map_err(anyhow::Error::msg)?;
     eprintln!(
         "emdr gateway stopped: {} uploads accepted ({} orders), {} rejected, {} frames published, {} dropped",
         registry.sum(|s| &s.uploads_accepted),
         registry.sum(|s| &s.orders_accepted),
         registry.rejected_total(),
-        registry
-            .publisher
-            .frames_published
-            .load(std::sync::atomic::Ordering::Relaxed),
+        registry.publisher.frames_published.load(Relaxed),
         registry.sum(|s| &s.frames_dropped),
     );
+    Ok(())
+}
+
+fn run_relay(args: RelayArgs, preset: Preset, cores: &[usize]) -> anyhow::Result<()> {
+    let interval = Duration::from_secs(args.stats_interval_s);
+    let config = args
+        .into_config(preset, cores.len())
+        .map_err(anyhow::Error::msg)?;
+    let shards = config.shards;
+    let name = match preset {
+        Preset::Relay => "relay",
+        Preset::Announcer => "announcer",
+    };
+    let stop = stop_flag()?;
+    let r = relay::start(config, cores, Arc::clone(&stop)).map_err(anyhow::Error::msg)?;
+    let bound: Vec<String> = r.bound.iter().map(|a| format!("tcp://{a}")).collect();
+    ready(format!(
+        "emdr {name} listening: pub={} sub={} shards={shards}",
+        bound.join(","),
+        r.sub_bound.join(","),
+    ))?;
+    let mut last = Instant::now();
+    while !stop.load(Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        if !interval.is_zero() && last.elapsed() >= interval {
+            eprintln!("emdr {name}: {}", r.summary());
+            last = Instant::now();
+        }
+    }
+    let summary = r.wait().map_err(anyhow::Error::msg)?;
+    eprintln!("emdr {name} stopped: {summary}");
     Ok(())
 }

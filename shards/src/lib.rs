@@ -10,15 +10,20 @@
 //! - [`cores`]: which cores there are (read once) and executors pinned to them.
 //! - [`ring`]: the bounded single-producer single-consumer rings that carry frames.
 //! - [`publisher`]: the publisher shard: drains every ring into the ZeroMQ PUB socket.
+//! - [`zmtp`]: the PUB side of ZeroMQ's wire protocol, sans-IO.
+//! - [`fanout`]: a fan-out shard serving ZeroMQ subscribers itself, with per-subscriber
+//!   bounded queues and counted drops (the relay's outputs).
 //! - [`zmq_options`]: the socket options every ZeroMQ socket here is given, set deliberately.
 //!
 //! Invariants: shards share nothing but rings; no lock is taken on the data path; every ring is
 //! bounded, and a full ring makes its producer wait (back-pressure) rather than drop.
 
 pub mod cores;
+pub mod fanout;
 pub mod publisher;
 pub mod ring;
 pub mod zmq_options;
+pub mod zmtp;
 
 pub use cores::{available_cores, executor};
 pub use publisher::{PublisherConfig, PublisherStats};
