@@ -13,13 +13,17 @@
 //! 2. Take the `data` field of a form (urlencoded or multipart), unless the body's first
 //!    non-blank byte is `{`, which always means JSON.
 //!
-//! libdeflate decompresses one gzip member and ignores what follows it. Gzip bodies are
-//! therefore decoded member by member through libdeflate's `_ex` entry point, which reports
-//! the input each member used, until the input is used up: a multi-member body is decoded
-//! whole, and bytes after the last member are refused. Nothing is silently cut short. That
-//! entry point is the crate's one use of `unsafe`, confined to the `ffi` module below.
-
-use libdeflater::{DecompressionError, Decompressor};
+//! libdeflate decompresses one stream (one gzip member) and ignores what follows it. Bodies are
+//! therefore decoded through libdeflate's `_ex` entry points, which report the input a stream
+//! used: gzip member by member until the input is used up (a multi-member body is decoded
+//! whole), and bytes after the end of any stream are refused. Nothing is silently cut short.
+//! Those entry points are the crate's one use of `unsafe`, confined to the `ffi` module below
+//! (the libdeflater crate, used for compression, does not expose them).
+//!
+//! Text that merely looks like a zlib header (a form body starting `hbar=`, say) is not
+//! mistaken for one: a sniffed, undeclared zlib body that does not decode and starts with two
+//! printable characters is taken as plain text. A UTF-8 byte-order mark before the JSON (as some
+//! .NET writers emit) is skipped.
 
 use crate::reject::{Format, Reject};
 use crate::Limits;
@@ -85,6 +89,18 @@ fn first_non_blank(b: &[u8]) -> Option<u8> {
 /// Plain text that no compressed stream can be confused with: JSON, or a `data=` form.
 fn looks_plain(b: &[u8]) -> bool {
     first_non_blank(b) == Some(b'{') || b.starts_with(b"data=")
+}
+
+/// Two printable ASCII characters: text, which a real zlib header (whose second byte is
+/// 0x01, 0x5e, 0x9c or 0xda in practice) is not.
+fn starts_printable(b: &[u8]) -> bool {
+    b.len() >= 2 && b[..2].iter().all(|c| (0x20..0x7f).contains(c))
+}
+
+const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
+
+fn skip_bom(b: &[u8]) -> &[u8] {
+    b.strip_prefix(UTF8_BOM).unwrap_or(b)
 }
 
 /// Which form a body is, by its `Content-Type`.
@@ -243,8 +259,7 @@ fn part_is_named_data(headers: &[u8]) -> bool {
 
 /// Reusable buffers and decompressor for turning bodies into JSON. One per shard.
 pub struct BodyDecoder {
-    decompressor: Decompressor,
-    gzip: ffi::GzipDecompressor,
+    decompressor: ffi::Decompressor,
     inflated: Vec<u8>,
     form: Vec<u8>,
 }
@@ -268,8 +283,7 @@ impl BodyDecoder {
     /// A decoder with empty buffers; they grow to the sizes real uploads need.
     pub fn new() -> BodyDecoder {
         BodyDecoder {
-            decompressor: Decompressor::new(),
-            gzip: ffi::GzipDecompressor::new(),
+            decompressor: ffi::Decompressor::new(),
             inflated: Vec::new(),
             form: Vec::new(),
         }
@@ -296,33 +310,37 @@ impl BodyDecoder {
             (Encoding::Identity, None) => None,
             (Encoding::Gzip | Encoding::Deflate, None) => Some(Format::Deflate),
         };
+        let declared = encoding != Encoding::Identity;
         let Self {
             decompressor,
-            gzip,
             inflated,
             form,
         } = self;
         let plain: &'a [u8] = match format {
             None => body,
-            Some(f) => match match f {
-                Format::Gzip => inflate_gzip(gzip, inflated, body, limits.inflated_bytes_max),
-                _ => inflate(decompressor, inflated, f, body, limits),
-            } {
+            Some(f) => match inflate(decompressor, inflated, f, body, limits.inflated_bytes_max) {
                 Ok(n) => {
                     let inflated: &'a Vec<u8> = inflated;
                     &inflated[..n]
                 }
                 // The header claimed a compression the bytes plainly do not have.
                 Err(Reject::Undecodable(Format::Deflate)) if looks_plain(body) => body,
+                // Text whose first two bytes happen to pass the zlib header check.
+                Err(Reject::Undecodable(Format::Zlib))
+                    if looks_plain(body) || (!declared && starts_printable(body)) =>
+                {
+                    body
+                }
                 Err(e) => return Err(e),
             },
         };
+        let plain = skip_bom(plain);
         if plain.len() > limits.inflated_bytes_max {
             return Err(Reject::InflatedTooLarge {
                 max: limits.inflated_bytes_max,
             });
         }
-        let json = match first_non_blank(plain) {
+        let json: &'a [u8] = match first_non_blank(plain) {
             None => return Err(Reject::EmptyBody),
             Some(b'{') => plain,
             Some(_) => match form_kind(content_type)? {
@@ -336,7 +354,7 @@ impl BodyDecoder {
                 None => plain,
             },
         };
-        Ok(json)
+        Ok(skip_bom(json))
     }
 
     /// Give back buffers that one exceptional upload made huge.
@@ -359,34 +377,51 @@ fn url_form<'a>(plain: &[u8], form: &'a mut Vec<u8>) -> Result<&'a [u8], Reject>
     Ok(form)
 }
 
-/// Decompress zlib or raw deflate `input` into `out`, growing it by doubling up to
-/// `limits.inflated_bytes_max`. Returns the number of bytes produced.
+/// Decompress `input` as `format` into `out`, growing it by doubling up to `cap` (and never
+/// reserving past it). Returns the number of bytes produced. Gzip is decoded member by member;
+/// any byte after the end of the (last) stream makes the body undecodable.
 fn inflate(
-    d: &mut Decompressor,
+    d: &mut ffi::Decompressor,
     out: &mut Vec<u8>,
     format: Format,
     input: &[u8],
-    limits: &Limits,
+    cap: usize,
 ) -> Result<usize, Reject> {
-    let cap = limits.inflated_bytes_max;
-    let too_large = Reject::InflatedTooLarge { max: cap };
-    let hint = input.len().saturating_mul(4);
+    // A gzip trailer states the (last member's) size: a good first guess, never trusted.
+    let hint = match format {
+        Format::Gzip if input.len() >= 18 => trailer_isize(input) as usize,
+        _ => input.len().saturating_mul(4),
+    };
     let mut size = hint.clamp(INFLATE_START_BYTES.min(cap), cap);
+    let (mut read, mut written) = (0, 0);
     loop {
         if out.len() < size {
-            out.resize(size, 0);
+            if written == 0 {
+                // Nothing to keep: free the old buffer before taking the new one, so a bomb
+                // never holds more than the cap at once.
+                *out = Vec::new();
+                *out = vec![0; size];
+            } else {
+                out.reserve_exact(size - out.len());
+                out.resize(size, 0);
+            }
         }
-        let dst = &mut out[..size];
-        let result = match format {
-            Format::Zlib => d.zlib_decompress(input, dst),
-            Format::Deflate => d.deflate_decompress(input, dst),
-            Format::Gzip => unreachable!("gzip goes through inflate_gzip"),
-        };
-        match result {
-            Ok(n) => return Ok(n),
-            Err(DecompressionError::InsufficientSpace) if size >= cap => return Err(too_large),
-            Err(DecompressionError::InsufficientSpace) => size = size.saturating_mul(2).min(cap),
-            Err(DecompressionError::BadData) => return Err(Reject::Undecodable(format)),
+        match d.decompress(format, &input[read..], &mut out[written..size]) {
+            Ok((used, produced)) => {
+                read += used;
+                written += produced;
+                if read == input.len() {
+                    return Ok(written);
+                }
+                if format != Format::Gzip {
+                    return Err(Reject::Undecodable(format));
+                }
+            }
+            Err(ffi::Failed::NoSpace) if size >= cap => {
+                return Err(Reject::InflatedTooLarge { max: cap })
+            }
+            Err(ffi::Failed::NoSpace) => size = size.saturating_mul(2).min(cap),
+            Err(ffi::Failed::BadData) => return Err(Reject::Undecodable(format)),
         }
     }
 }
@@ -398,82 +433,65 @@ fn trailer_isize(input: &[u8]) -> u32 {
     u32::from_le_bytes([input[n - 4], input[n - 3], input[n - 2], input[n - 1]])
 }
 
-/// Decode every member of a gzip body into `out`, growing it by doubling up to `cap`.
-fn inflate_gzip(
-    d: &mut ffi::GzipDecompressor,
-    out: &mut Vec<u8>,
-    input: &[u8],
-    cap: usize,
-) -> Result<usize, Reject> {
-    let hint = if input.len() >= 18 {
-        trailer_isize(input) as usize
-    } else {
-        INFLATE_START_BYTES
-    };
-    let mut size = hint.clamp(INFLATE_START_BYTES.min(cap), cap);
-    let (mut read, mut written) = (0, 0);
-    while read < input.len() {
-        if out.len() < size {
-            out.resize(size, 0);
-        }
-        match d.member(&input[read..], &mut out[written..size]) {
-            Ok((used, produced)) => {
-                read += used;
-                written += produced;
-            }
-            Err(DecompressionError::InsufficientSpace) if size >= cap => {
-                return Err(Reject::InflatedTooLarge { max: cap })
-            }
-            Err(DecompressionError::InsufficientSpace) => size = size.saturating_mul(2).min(cap),
-            Err(DecompressionError::BadData) => return Err(Reject::Undecodable(Format::Gzip)),
-        }
-    }
-    Ok(written)
-}
-
-/// libdeflate's gzip entry point that reports how much input a member used, which the
-/// libdeflater crate does not expose; without it a multi-member body would be cut silently.
+/// libdeflate's `_ex` decompression entry points, which report the input a stream used.
 #[allow(unsafe_code)]
 mod ffi {
     use std::ffi::c_void;
     use std::ptr::NonNull;
 
     use libdeflate_sys::{
-        libdeflate_alloc_decompressor, libdeflate_decompressor, libdeflate_free_decompressor,
-        libdeflate_gzip_decompress_ex, libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE,
-        libdeflate_result_LIBDEFLATE_SUCCESS,
+        libdeflate_alloc_decompressor, libdeflate_decompressor, libdeflate_deflate_decompress_ex,
+        libdeflate_free_decompressor, libdeflate_gzip_decompress_ex,
+        libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE, libdeflate_result_LIBDEFLATE_SUCCESS,
+        libdeflate_zlib_decompress_ex,
     };
-    use libdeflater::DecompressionError;
 
-    /// An owned libdeflate decompressor used for gzip members.
-    pub(super) struct GzipDecompressor(NonNull<libdeflate_decompressor>);
+    use crate::reject::Format;
+
+    /// Why one stream did not decode.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(super) enum Failed {
+        /// The output buffer is too small.
+        NoSpace,
+        /// Corrupt or truncated.
+        BadData,
+    }
+
+    /// An owned libdeflate decompressor.
+    pub(super) struct Decompressor(NonNull<libdeflate_decompressor>);
 
     // SAFETY: the decompressor is a heap block that only this value points to; libdeflate
     // keeps no thread-local state, so it may move between threads (it is never shared: every
     // use takes `&mut self`).
-    unsafe impl Send for GzipDecompressor {}
+    unsafe impl Send for Decompressor {}
 
-    impl GzipDecompressor {
-        pub(super) fn new() -> GzipDecompressor {
+    impl Decompressor {
+        pub(super) fn new() -> Decompressor {
             // SAFETY: a plain allocation call with no arguments; NULL is checked below.
             let p = unsafe { libdeflate_alloc_decompressor() };
-            GzipDecompressor(NonNull::new(p).expect("libdeflate could not allocate 8 KiB"))
+            Decompressor(NonNull::new(p).expect("libdeflate could not allocate its 8 KiB state"))
         }
 
-        /// Decompress the gzip member at the start of `input` into `out`: (input bytes
-        /// used, output bytes written).
-        pub(super) fn member(
+        /// Decompress the one stream (gzip: one member) at the start of `input` into `out`:
+        /// (input bytes used, output bytes written).
+        pub(super) fn decompress(
             &mut self,
+            format: Format,
             input: &[u8],
             out: &mut [u8],
-        ) -> Result<(usize, usize), DecompressionError> {
+        ) -> Result<(usize, usize), Failed> {
+            let f = match format {
+                Format::Gzip => libdeflate_gzip_decompress_ex,
+                Format::Zlib => libdeflate_zlib_decompress_ex,
+                Format::Deflate => libdeflate_deflate_decompress_ex,
+            };
             let (mut used, mut written) = (0usize, 0usize);
             // SAFETY: the pointer is a live decompressor owned by `self` (exclusive through
             // `&mut self`); the input and output pointers and lengths come from live slices,
             // and libdeflate reads at most `input.len()` and writes at most `out.len()` bytes;
-            // the two out-parameters point to locals.
+            // the two out-parameters point to locals. All three functions share this signature.
             let r = unsafe {
-                libdeflate_gzip_decompress_ex(
+                f(
                     self.0.as_ptr(),
                     input.as_ptr().cast::<c_void>(),
                     input.len(),
@@ -486,15 +504,13 @@ mod ffi {
             #[allow(non_upper_case_globals)]
             match r {
                 libdeflate_result_LIBDEFLATE_SUCCESS => Ok((used, written)),
-                libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => {
-                    Err(DecompressionError::InsufficientSpace)
-                }
-                _ => Err(DecompressionError::BadData),
+                libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => Err(Failed::NoSpace),
+                _ => Err(Failed::BadData),
             }
         }
     }
 
-    impl Drop for GzipDecompressor {
+    impl Drop for Decompressor {
         fn drop(&mut self) {
             // SAFETY: the pointer came from libdeflate_alloc_decompressor and is freed once.
             unsafe { libdeflate_free_decompressor(self.0.as_ptr()) }
@@ -587,6 +603,32 @@ mod tests {
                    {\"a\":2}\r\n--XyZ--\r\n";
         let ct = Some("multipart/form-data; boundary=\"XyZ\"");
         assert_eq!(decode(mp, None, ct, &l).unwrap(), br#"{"a":2}"#);
+    }
+
+    #[test]
+    fn text_that_looks_like_a_zlib_header_is_text() {
+        let l = Limits::default();
+        // 'h','b' pass the zlib header check (0x6862 % 31 == 0).
+        let form = b"hbar=1&data=%7B%7D";
+        assert_eq!(sniff(form), Some(Format::Zlib));
+        let ct = Some("application/x-www-form-urlencoded");
+        assert_eq!(decode(form, None, ct, &l).unwrap(), b"{}");
+        // A BOM before the JSON is skipped.
+        assert_eq!(decode(b"\xef\xbb\xbf{}", None, None, &l).unwrap(), b"{}");
+    }
+
+    #[test]
+    fn bytes_after_a_stream_are_refused() {
+        let l = Limits::default();
+        for f in [Format::Zlib, Format::Deflate] {
+            let mut body = compress(f, JSON);
+            body.extend_from_slice(b"garbage");
+            assert_eq!(
+                decode(&body, Some("deflate"), None, &l),
+                Err(Reject::Undecodable(f)),
+                "{f}"
+            );
+        }
     }
 
     #[test]

@@ -142,10 +142,14 @@ impl Pipeline {
     pub fn parse(&mut self, upload: &Upload<'_>) -> Result<(), Reject> {
         let limits = self.config.limits;
         let encoding = Encoding::from_header(upload.content_encoding)?;
-        let json = self
+        let parsed = match self
             .body
-            .decode(upload.body, encoding, upload.content_type, &limits)?;
-        let parsed = self.parser.parse(json, &limits, &mut self.msg);
+            .decode(upload.body, encoding, upload.content_type, &limits)
+        {
+            Ok(json) => self.parser.parse(json, &limits, &mut self.msg),
+            Err(e) => Err(e),
+        };
+        // Also after a refusal: a refused bomb is the upload that made the buffer huge.
         self.body.trim();
         parsed
     }

@@ -58,7 +58,7 @@ impl fmt::Display for Snippet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "\"")?;
         for c in self.as_str().chars() {
-            if c.is_control() {
+            if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
                 write!(f, "\\u{{{:x}}}", c as u32)?;
             } else {
                 write!(f, "{c}")?;
@@ -201,8 +201,12 @@ pub enum Place {
     GeneratorField(&'static str),
     /// The `i`-th entry of `columns`.
     Column(u32),
+    /// The `i`-th entry of `rowsets`.
+    RowsetItem(u32),
     /// A key of the `i`-th rowset.
     Rowset(u32, RowsetKey),
+    /// A row: rowset index, row index.
+    Row(u32, u32),
     /// A value of a row: rowset index, row index, column.
     Cell(u32, u32, Column),
 }
@@ -216,7 +220,9 @@ impl fmt::Display for Place {
             Place::Generator => write!(f, "\"generator\""),
             Place::GeneratorField(field) => write!(f, "generator.{field}"),
             Place::Column(i) => write!(f, "columns[{i}]"),
+            Place::RowsetItem(i) => write!(f, "rowsets[{i}]"),
             Place::Rowset(i, key) => write!(f, "rowsets[{i}].{}", key.name()),
+            Place::Row(rs, row) => write!(f, "rowsets[{rs}].rows[{row}]"),
             Place::Cell(rs, row, col) => {
                 write!(f, "rowsets[{rs}].rows[{row}] column \"{}\"", col.name())
             }
@@ -266,6 +272,8 @@ pub enum Reject {
     // ---- 400: UUDIF structure ----
     /// A required top-level key is absent.
     MissingKey(Key),
+    /// A key given twice in one object (JSON leaves the meaning to the reader: we refuse).
+    DuplicateKey(Place),
     /// `resultType` is neither `orders` nor `history`.
     BadResultType(Snippet),
     /// A value of the wrong type.
@@ -278,6 +286,8 @@ pub enum Reject {
     DuplicateColumn { index: u32, column: Column },
     /// A required column is absent from `columns`.
     MissingColumn(Column),
+    /// More names in `columns` than a row may hold values (`row_values_max`).
+    TooManyColumns { max: usize },
     /// More rowsets than `rowsets_max`.
     TooManyRowsets { max: usize },
     /// More rows in the whole message than `rows_max`.
@@ -334,12 +344,14 @@ impl Reject {
             Reject::TooDeep { .. } => "too_deep",
             Reject::NotAnObject => "not_an_object",
             Reject::MissingKey(_) => "missing_key",
+            Reject::DuplicateKey(_) => "duplicate_key",
             Reject::BadResultType(_) => "bad_result_type",
             Reject::WrongType { .. } => "wrong_type",
             Reject::RowsetMissingKey { .. } => "rowset_missing_key",
             Reject::UnknownColumn { .. } => "unknown_column",
             Reject::DuplicateColumn { .. } => "duplicate_column",
             Reject::MissingColumn(_) => "missing_column",
+            Reject::TooManyColumns { .. } => "too_many_columns",
             Reject::TooManyRowsets { .. } => "too_many_rowsets",
             Reject::TooManyRows { .. } => "too_many_rows",
             Reject::RowTooLong { .. } => "row_too_long",
@@ -366,12 +378,14 @@ impl Reject {
         "too_deep",
         "not_an_object",
         "missing_key",
+        "duplicate_key",
         "bad_result_type",
         "wrong_type",
         "rowset_missing_key",
         "unknown_column",
         "duplicate_column",
         "missing_column",
+        "too_many_columns",
         "too_many_rowsets",
         "too_many_rows",
         "row_too_long",
@@ -423,6 +437,9 @@ impl fmt::Display for Reject {
             Reject::MissingKey(key) => {
                 write!(f, "message lacks the required key \"{}\"", key.name())
             }
+            Reject::DuplicateKey(place) => {
+                write!(f, "{place} is given twice: give each key once")
+            }
             Reject::BadResultType(text) => write!(
                 f,
                 "\"resultType\" is {text}: it must be \"orders\" or \"history\""
@@ -442,6 +459,9 @@ impl fmt::Display for Reject {
             ),
             Reject::MissingColumn(column) => {
                 write!(f, "\"columns\" lacks the required column \"{}\"", column.name())
+            }
+            Reject::TooManyColumns { max } => {
+                write!(f, "\"columns\" names more than {max} columns")
             }
             Reject::TooManyRowsets { max } => {
                 write!(f, "message has more than {max} rowsets")

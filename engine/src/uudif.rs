@@ -176,12 +176,23 @@ pub struct Generator {
     pub version: String,
 }
 
+impl Generator {
+    /// What an upload with `"generator": null` or `{}` is published with: this engine.
+    pub fn engine_default() -> Generator {
+        Generator {
+            name: crate::encode::DEFAULT_GENERATOR_NAME.to_string(),
+            version: crate::VERSION.to_string(),
+        }
+    }
+}
+
 /// A parsed, validated message: everything canonical output needs, nothing else.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Message {
     pub result_type: ResultType,
     pub upload_keys: Vec<UploadKey>,
-    /// `None` when the upload had `null` or `{}`: written as this engine's own name.
+    /// The generator; an upload's `null` or `{}` is parsed as
+    /// [`Generator::engine_default`]. `None` (only in a hand-built message) is written as it.
     pub generator: Option<Generator>,
     pub rowsets: Vec<Rowset>,
     /// The rows of all rowsets, in order, when `result_type` is orders.
@@ -800,7 +811,19 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_, 'de> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let st = self.st;
+        const KEYS: [Key; 5] = [
+            Key::ResultType,
+            Key::UploadKeys,
+            Key::Generator,
+            Key::Columns,
+            Key::Rowsets,
+        ];
         while let Some(key) = map.next_key_seed(KeySeed(TOP_KEYS))? {
+            if let Some(k) = key {
+                if st.seen[k] {
+                    return Err(st.fail(Reject::DuplicateKey(Place::Top(KEYS[k]))));
+                }
+            }
             match key {
                 Some(0) => {
                     st.expect(Place::Top(Key::ResultType), Want::String);
@@ -968,7 +991,7 @@ impl<'de> Visitor<'de> for GeneratorSeed<'_, '_, 'de> {
         f.write_str("an object or null")
     }
     fn visit_unit<E>(self) -> Result<(), E> {
-        self.st.msg.generator = None;
+        self.st.msg.generator = Some(Generator::engine_default());
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
@@ -1002,7 +1025,7 @@ impl<'de> Visitor<'de> for GeneratorSeed<'_, '_, 'de> {
             }
         }
         st.msg.generator = match fields {
-            [None, None] => None,
+            [None, None] => Some(Generator::engine_default()),
             [name, version] => Some(Generator {
                 name: name.unwrap_or_default(),
                 version: version.unwrap_or_default(),
@@ -1037,11 +1060,7 @@ impl<'de> Visitor<'de> for ColumnsSeed<'_, '_, 'de> {
             if i >= st.limits.row_values_max {
                 // More names than a row may hold values: no row could satisfy them.
                 let max = st.limits.row_values_max;
-                return Err(st.fail(Reject::RowTooLong {
-                    rowset: 0,
-                    row: 0,
-                    max,
-                }));
+                return Err(st.fail(Reject::TooManyColumns { max }));
             }
             st.expect(Place::Column(i as u32), Want::String);
             match seq.next_element_seed(CellSeed {
@@ -1077,7 +1096,7 @@ impl<'de> Visitor<'de> for RowsetsSeed<'_, '_, 'de> {
         st.msg.rowsets.clear();
         loop {
             let i = st.msg.rowsets.len() as u32;
-            st.expect(Place::Rowset(i, RowsetKey::Rows), Want::Object);
+            st.expect(Place::RowsetItem(i), Want::Object);
             let Some(rowset) = seq.next_element_seed(RowsetSeed { st: &mut *st, i })? else {
                 return Ok(());
             };
@@ -1112,7 +1131,19 @@ impl<'de> Visitor<'de> for RowsetSeed<'_, '_, 'de> {
         let (st, i) = (self.st, self.i);
         let mut cells: [Option<Cell>; 3] = [None; 3];
         let mut rows: Option<usize> = None;
+        const KEYS: [RowsetKey; 4] = [
+            RowsetKey::GeneratedAt,
+            RowsetKey::RegionId,
+            RowsetKey::TypeId,
+            RowsetKey::Rows,
+        ];
+        let mut seen = [false; 4];
         while let Some(k) = map.next_key_seed(KeySeed(ROWSET_KEYS))? {
+            if let Some(k) = k {
+                if std::mem::replace(&mut seen[k], true) {
+                    return Err(st.fail(Reject::DuplicateKey(Place::Rowset(i, KEYS[k]))));
+                }
+            }
             match k {
                 Some(3) => {
                     st.expect(Place::Rowset(i, RowsetKey::Rows), Want::Array);
@@ -1194,7 +1225,7 @@ impl<'de> Visitor<'de> for RowsSeed<'_, '_, 'de> {
                 }
                 return Ok(n);
             }
-            st.expect(Place::Rowset(i, RowsetKey::Rows), Want::Array);
+            st.expect(Place::Row(i, n as u32), Want::Array);
             match seq.next_element_seed(RowSeed {
                 st: &mut *st,
                 i,
@@ -1531,7 +1562,7 @@ pub(crate) mod tests {
         assert_eq!(
             parse(&full.replace("\"rows\":[[", "\"rows\":[{\"a\":1},[")).unwrap_err(),
             Reject::WrongType {
-                place: Place::Rowset(0, RowsetKey::Rows),
+                place: Place::Row(0, 0),
                 want: Want::Array
             }
         );
