@@ -422,6 +422,7 @@ mod tests {
         let g = match cli.command {
             Some(Command::Gateway(g)) => g,
             None => cli.gateway,
+            Some(other) => panic!("not a gateway: {other:?}"),
         };
         g.into_config(2)
     }

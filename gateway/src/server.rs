@@ -73,8 +73,24 @@ pub enum Route {
     MethodNotAllowed(&'static str),
 }
 
+/// The path of a request target: an absolute-form target (`http://host/path`, RFC 9112
+/// §3.2.2) is reduced to its path.
+fn target_path(target: &[u8]) -> &[u8] {
+    for scheme in [&b"http://"[..], b"https://"] {
+        if target.len() >= scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            let rest = &target[scheme.len()..];
+            return rest
+                .iter()
+                .position(|&c| c == b'/')
+                .map_or(&b"/"[..], |i| &rest[i..]);
+        }
+    }
+    target
+}
+
 /// Route a request (wire contract §2; the paths are accepted with or without the slash).
-pub fn route(method: Method, path: &[u8]) -> Route {
+pub fn route(method: Method, target: &[u8]) -> Route {
+    let path = target_path(target);
     let path = path.strip_suffix(b"/").unwrap_or(path);
     let (allow, route) = match path {
         b"/upload" | b"/upload/unified" => ("POST", Route::Upload),
@@ -277,6 +293,12 @@ async fn serve(mut stream: TcpStream, shard: Rc<Shard>) {
 /// Answer an HTTP-level error and end the connection.
 fn http_error(conn: &mut Conn, shard: &Shard, e: HttpError) {
     shard.stats.http_errors.fetch_add(1, Relaxed);
+    if let HttpError::BodyTooLarge { limit } = e {
+        // The same refusal as the engine's, made earlier: count it under the same reason.
+        shard
+            .stats
+            .reject(&engine::Reject::BodyTooLarge { max: limit });
+    }
     http::write_response(
         &mut conn.out,
         e.status(),
@@ -502,12 +524,11 @@ fn respond(
     body: &[u8],
     ka: bool,
 ) {
-    let body = if head.method == Method::Head {
-        &[][..]
-    } else {
-        body
-    };
     http::write_response_for_version(&mut conn.out, head.minor_version, status, extra, body, ka);
+    if head.method == Method::Head {
+        // The headers a GET would have (Content-Length included), without the body.
+        conn.out.truncate(conn.out.len() - body.len());
+    }
 }
 
 /// Answer the routes that are not uploads.
@@ -572,5 +593,14 @@ mod tests {
         assert_eq!(route(Method::Get, b"/"), Route::NotFound);
         assert_eq!(route(Method::Post, b"/uploads/"), Route::NotFound);
         assert_eq!(route(Method::Post, b"/upload//"), Route::NotFound);
+        assert_eq!(
+            route(Method::Post, b"http://emdr.test/upload/"),
+            Route::Upload
+        );
+        assert_eq!(
+            route(Method::Get, b"HTTPS://x:80/health_check"),
+            Route::Health
+        );
+        assert_eq!(route(Method::Get, b"http://x"), Route::NotFound);
     }
 }
