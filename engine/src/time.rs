@@ -127,10 +127,13 @@ pub fn parse(s: &str) -> Result<UnixSeconds, TimeProblem> {
     }
     let local = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
     let utc = local - offset_s;
-    // An offset may carry 0001-01-01 or 9999-12-31 out of the writable years.
-    let (y, _, _) = civil_from_days(utc.div_euclid(86_400));
-    if !(YEAR_MIN..=YEAR_MAX).contains(&y) {
-        return Err(TimeProblem::OutOfRange);
+    // An offset may carry 0001-01-01 or 9999-12-31 out of the writable years (only those two
+    // years can be carried out: offsets are under a day).
+    if year == YEAR_MIN || year == YEAR_MAX {
+        let (y, _, _) = civil_from_days(utc.div_euclid(86_400));
+        if !(YEAR_MIN..=YEAR_MAX).contains(&y) {
+            return Err(TimeProblem::OutOfRange);
+        }
     }
     Ok(utc)
 }
