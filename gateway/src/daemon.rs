@@ -15,9 +15,9 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use glommio::ExecutorJoinHandle;
-use shards::cores::core_for;
+use shards::cores::{core_for, pin_current_thread};
 use shards::publisher::Publisher;
-use shards::ring::ring;
+use shards::ring::{ring, Doorbell};
 use shards::{executor, PublisherStats};
 
 use crate::config::GatewayConfig;
@@ -30,7 +30,7 @@ pub struct Gateway {
     pub pub_endpoints: Vec<String>,
     pub registry: Arc<Registry>,
     shards: Vec<ExecutorJoinHandle<Result<(), String>>>,
-    publisher: ExecutorJoinHandle<()>,
+    publisher: std::thread::JoinHandle<()>,
     _ctx: zmq::Context,
 }
 
@@ -53,11 +53,12 @@ pub fn start(
     });
     let server_config = Arc::new(config.server);
 
+    let doorbell = Doorbell::new();
     let mut receivers = Vec::with_capacity(n);
     let mut handles = Vec::with_capacity(n);
     let mut http = config.http;
     for (i, stats) in shard_stats.into_iter().enumerate() {
-        let (tx, rx) = ring(config.ring_frames);
+        let (tx, rx) = ring(config.ring_frames, &doorbell);
         receivers.push(rx);
         let (bound_tx, bound_rx) = mpsc::channel::<Result<SocketAddr, String>>();
         let (cfg, reg, stop) = (
@@ -86,8 +87,13 @@ pub fn start(
             .recv()
             .map_err(|_| format!("shard {i} died while starting"))??;
     }
-    let publisher_handle = executor("emdr-publisher", core_for(cores, n))
-        .spawn(move || publisher.run(receivers, publisher_stats))
+    let publisher_core = core_for(cores, n);
+    let publisher_handle = std::thread::Builder::new()
+        .name("emdr-publisher".into())
+        .spawn(move || {
+            pin_current_thread(publisher_core);
+            publisher.run(receivers, doorbell, publisher_stats);
+        })
         .map_err(|e| format!("cannot start the publisher: {e}"))?;
     Ok(Gateway {
         http,
@@ -121,8 +127,8 @@ impl Gateway {
                 first_error.get_or_insert(e);
             }
         }
-        if let Err(e) = self.publisher.join() {
-            first_error.get_or_insert(format!("the publisher failed: {e}"));
+        if self.publisher.join().is_err() {
+            first_error.get_or_insert("the publisher thread panicked".to_string());
         }
         match first_error {
             Some(e) => Err(e),

@@ -28,10 +28,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use engine::{Pipeline, PipelineConfig, Upload};
 use futures_lite::future;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::channels::shared_channel::ConnectedSender;
 use glommio::net::{TcpListener, TcpStream};
 use glommio::sync::Semaphore;
-use shards::ring::{Frame, RingSender};
+use shards::ring::RingSender;
 
 use crate::client_ip::{client_ip, Cidr};
 use crate::http::{self, BodyFraming, ChunkedDecoder, Head, HttpError, HttpLimits, Method};
@@ -141,7 +140,7 @@ impl Stop {
 struct Shard {
     config: Arc<ServerConfig>,
     pipeline: RefCell<Pipeline>,
-    ring: ConnectedSender<Frame>,
+    ring: RingSender,
     stats: Arc<ShardStats>,
     registry: Arc<Registry>,
     stop: Stop,
@@ -168,7 +167,7 @@ pub async fn run(
     let shard = Rc::new(Shard {
         config,
         pipeline: RefCell::new(pipeline),
-        ring: ring.connect().await,
+        ring,
         stats,
         registry,
         stop: Stop::new(),

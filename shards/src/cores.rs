@@ -35,6 +35,11 @@ pub fn executor(name: &str, core: Option<usize>) -> LocalExecutorBuilder {
         .io_memory(EXECUTOR_IO_MEMORY_BYTES)
 }
 
+/// Pin the calling (non-glommio) thread to `core`; false if that was not possible.
+pub fn pin_current_thread(core: Option<usize>) -> bool {
+    core.is_some_and(|id| core_affinity::set_for_current(core_affinity::CoreId { id }))
+}
+
 /// The core for shard `i` of `n` given the available `cores`: round-robin, so `n` larger than
 /// the core count still works (shards then share cores), and `None` when no mask is known.
 pub fn core_for(cores: &[usize], i: usize) -> Option<usize> {

@@ -8,8 +8,10 @@
 //! ```
 //! Module map:
 //! - [`cores`]: which cores there are (read once) and executors pinned to them.
-//! - [`ring`]: the bounded single-producer single-consumer rings that carry frames.
-//! - [`publisher`]: the publisher shard: drains every ring into the ZeroMQ PUB socket.
+//! - [`ring`]: the bounded single-producer single-consumer rings that carry frames, and the
+//!   doorbell that wakes their consumer.
+//! - [`publisher`]: the publisher shard (a pinned thread): drains every ring into the ZeroMQ
+//!   PUB socket.
 //! - [`zmtp`]: the PUB side of ZeroMQ's wire protocol, sans-IO.
 //! - [`fanout`]: a fan-out shard serving ZeroMQ subscribers itself, with per-subscriber
 //!   bounded queues and counted drops (the relay's outputs).

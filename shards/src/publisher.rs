@@ -6,21 +6,28 @@
 //!
 //! The socket is opened on the caller's thread ([`Publisher::open`]) so that bind errors and
 //! the resolved endpoints (`tcp://127.0.0.1:*` becomes a real port) are known before start-up
-//! completes; it then moves, unused, to the publisher executor, which is the only thread that
-//! ever touches it. One task per ring forwards frames in ring order; when every producer has
-//! hung up and the rings are empty, [`Publisher::run`] returns and closing the socket gives
-//! queued frames `linger_ms` to leave.
+//! completes; it then moves, unused, to the publisher thread, the only thread that ever
+//! touches it. [`Publisher::run`] takes frames from the rings in turn (a bounded batch from
+//! each, so no shard starves the others), each ring in its own order, and parks when all are
+//! empty (see [`crate::ring`] for why this is a plain pinned thread rather than a glommio
+//! executor). When every producer has hung up and the rings are empty, it returns, and
+//! closing the socket gives queued frames `linger_ms` to leave.
 //!
 //! Counting: a PUB socket never blocks and never reports a drop; past a peer's high-water
 //! mark libzmq discards that peer's copy silently. What this shard can see, it counts:
 //! frames and bytes handed to the socket, and send errors.
 
-use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::ring::RingReceiver;
+use crate::ring::{Doorbell, Ring};
 use crate::ZmqOptions;
+
+/// Frames taken from one ring before looking at the next.
+const BATCH_FRAMES: usize = 64;
+/// The longest the publisher sleeps without being woken (bounds a missed wake-up).
+const PARK_TIMEOUT: Duration = Duration::from_millis(20);
 
 /// Where the publisher sends.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -90,42 +97,44 @@ impl Publisher {
         &self.endpoints
     }
 
-    /// Forward frames from every ring until all producers hang up. Run on the publisher
-    /// executor.
-    pub async fn run(self, rings: Vec<RingReceiver>, stats: Arc<PublisherStats>) {
-        let socket = Rc::new(self.socket);
-        let tasks: Vec<_> = rings
-            .into_iter()
-            .map(|ring| {
-                let socket = Rc::clone(&socket);
-                let stats = Arc::clone(&stats);
-                glommio::spawn_local(async move {
-                    let ring = ring.connect().await;
-                    while let Some(frame) = ring.recv().await {
-                        match socket.send(&frame[..], zmq::DONTWAIT) {
-                            Ok(()) => {
-                                stats.frames_published.fetch_add(1, Relaxed);
-                                stats.bytes_published.fetch_add(frame.len() as u64, Relaxed);
-                            }
-                            Err(_) => {
-                                stats.send_errors.fetch_add(1, Relaxed);
-                            }
+    /// Forward frames from every ring until all producers hang up. Blocks: run it on the
+    /// publisher thread, which `doorbell` wakes.
+    pub fn run(self, rings: Vec<Arc<Ring>>, doorbell: Arc<Doorbell>, stats: Arc<PublisherStats>) {
+        doorbell.register_current_thread();
+        loop {
+            let mut moved = 0;
+            for ring in &rings {
+                for _ in 0..BATCH_FRAMES {
+                    let Some(frame) = ring.pop() else { break };
+                    moved += 1;
+                    match self.socket.send(&frame[..], zmq::DONTWAIT) {
+                        Ok(()) => {
+                            stats.frames_published.fetch_add(1, Relaxed);
+                            stats.bytes_published.fetch_add(frame.len() as u64, Relaxed);
+                        }
+                        Err(_) => {
+                            stats.send_errors.fetch_add(1, Relaxed);
                         }
                     }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await;
+                }
+            }
+            if moved > 0 {
+                continue;
+            }
+            // Closed is read before emptiness: a frame pushed before the close is then seen.
+            if rings.iter().all(|r| r.is_closed() && r.is_empty()) {
+                break;
+            }
+            doorbell.park(|| rings.iter().all(|r| r.is_empty()), PARK_TIMEOUT);
         }
+        doorbell.hang_up();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::ring;
-    use std::time::Duration;
+    use crate::ring::{ring, Doorbell};
 
     #[test]
     fn frames_from_two_rings_reach_a_subscriber_in_ring_order() {
@@ -142,17 +151,16 @@ mod tests {
         sub.set_rcvtimeo(5000).unwrap();
         sub.connect(&endpoint).unwrap();
 
-        let (tx_a, rx_a) = ring(4);
-        let (tx_b, rx_b) = ring(4);
+        let doorbell = Doorbell::new();
+        let (tx_a, rx_a) = ring(4, &doorbell);
+        let (tx_b, rx_b) = ring(4, &doorbell);
         let stats = Arc::new(PublisherStats::default());
         let st = Arc::clone(&stats);
-        let pub_shard = crate::executor("pub", None)
-            .spawn(move || publisher.run(vec![rx_a, rx_b], st))
-            .unwrap();
+        let bell = Arc::clone(&doorbell);
+        let pub_shard = std::thread::spawn(move || publisher.run(vec![rx_a, rx_b], bell, st));
         let producer = |tx: crate::ring::RingSender, tag: u8| {
             crate::executor("prod", None)
                 .spawn(move || async move {
-                    let tx = tx.connect().await;
                     // Let the subscription reach the PUB socket first.
                     glommio::timer::sleep(Duration::from_millis(300)).await;
                     for i in 0..100u8 {
