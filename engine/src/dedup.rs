@@ -12,7 +12,9 @@
 //! 2^-88, and without the seed nobody can craft a frame that collides with another. Memory is
 //! bounded by `frames_max` entries of ~40 bytes, whatever the frame size.
 //!
-//! Sans-IO: the caller passes `now` (seconds, any monotonic origin).
+//! Sans-IO: the caller passes `now_ms` (milliseconds, any monotonic origin). Milliseconds, not
+//! seconds: with whole seconds a copy arriving 300 ms after its original but across a tick of
+//! the clock would see a window one second short.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -46,7 +48,7 @@ impl DedupConfig {
 pub struct Dedup {
     config: DedupConfig,
     seed: u64,
-    /// Hash to first-seen time.
+    /// Hash to first-seen time (ms).
     seen: HashMap<u128, u64>,
     /// Insertion order, for eviction by count and by age.
     order: VecDeque<(u128, u64)>,
@@ -65,11 +67,11 @@ impl Dedup {
     }
 
     /// True if `frame` is a duplicate to drop; otherwise remembers it and returns false.
-    pub fn is_duplicate(&mut self, frame: &[u8], now: u64) -> bool {
+    pub fn is_duplicate(&mut self, frame: &[u8], now_ms: u64) -> bool {
         if !self.config.enabled() {
             return false;
         }
-        self.expire(now);
+        self.expire(now_ms);
         let h = xxhash_rust::xxh3::xxh3_128_with_seed(frame, self.seed);
         if self.seen.contains_key(&h) {
             return true;
@@ -79,14 +81,15 @@ impl Dedup {
                 self.seen.remove(&old);
             }
         }
-        self.seen.insert(h, now);
-        self.order.push_back((h, now));
+        self.seen.insert(h, now_ms);
+        self.order.push_back((h, now_ms));
         false
     }
 
-    fn expire(&mut self, now: u64) {
+    fn expire(&mut self, now_ms: u64) {
+        let max_age_ms = self.config.max_age_s.saturating_mul(1000);
         while let Some(&(h, t)) = self.order.front() {
-            if now.saturating_sub(t) < self.config.max_age_s {
+            if now_ms.saturating_sub(t) < max_age_ms {
                 break;
             }
             self.order.pop_front();
@@ -119,6 +122,22 @@ mod tests {
     }
 
     #[test]
+    fn the_window_is_measured_in_milliseconds() {
+        let mut d = Dedup::new(
+            DedupConfig {
+                frames_max: 100,
+                max_age_s: 1,
+            },
+            1,
+        );
+        // A copy 300 ms later is inside a 1 s window wherever the second ticks fall.
+        assert!(!d.is_duplicate(b"y", 800));
+        assert!(d.is_duplicate(b"y", 1_100));
+        assert!(d.is_duplicate(b"y", 1_799));
+        assert!(!d.is_duplicate(b"y", 1_800));
+    }
+
+    #[test]
     fn a_duplicate_does_not_extend_its_window() {
         let mut d = Dedup::new(
             DedupConfig {
@@ -128,12 +147,12 @@ mod tests {
             1,
         );
         assert!(!d.is_duplicate(b"x", 0));
-        for t in 1..10 {
-            assert!(d.is_duplicate(b"x", t), "t={t}");
+        for t in (100..10_000).step_by(100) {
+            assert!(d.is_duplicate(b"x", t), "t={t} ms");
         }
         // Re-sent continuously, it is forwarded again once the first copy is 10 s old.
-        assert!(!d.is_duplicate(b"x", 10));
-        assert!(d.is_duplicate(b"x", 11));
+        assert!(!d.is_duplicate(b"x", 10_000));
+        assert!(d.is_duplicate(b"x", 10_100));
     }
 
     #[test]

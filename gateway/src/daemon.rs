@@ -40,6 +40,7 @@ pub fn start(
     cores: &[usize],
     stop: Arc<AtomicBool>,
 ) -> Result<Gateway, String> {
+    shards::cores::check_port_free(config.http)?;
     let ctx = zmq::Context::new();
     let publisher = Publisher::open(&ctx, &config.publisher)?;
     let pub_endpoints = publisher.bound_endpoints().to_vec();

@@ -148,6 +148,9 @@ pub fn start(cfg: RelayConfig, cores: &[usize], stop: Arc<AtomicBool>) -> Result
     if cfg.upstream.is_empty() && cfg.sub_bind.is_empty() {
         return Err("nothing to relay: give --upstream and/or --sub-bind".into());
     }
+    for a in &cfg.bind {
+        shards::cores::check_port_free(*a)?;
+    }
     let ctx = zmq::Context::new();
     let (sub, sub_bound) = open_sub(&ctx, &cfg)?;
     let mut bound = cfg.bind.clone();
@@ -266,7 +269,7 @@ impl Ingest {
             };
             if self
                 .dedup
-                .is_duplicate(&frame, self.started.elapsed().as_secs())
+                .is_duplicate(&frame, self.started.elapsed().as_millis() as u64)
             {
                 self.stats.duplicates_dropped.fetch_add(1, Relaxed);
                 continue;

@@ -1,14 +1,17 @@
-//! Helpers shared by the gateway's black-box tests: a [`Gateway`] guard that runs the real
-//! `emdr` binary on ephemeral loopback ports, a raw HTTP/1.1 client over `std::net::TcpStream`
-//! (so a test controls keep-alive, pipelining, chunking, `Expect` and HTTP/1.0 byte for byte),
-//! a ZeroMQ SUB that checks each published message is one zlib frame, and checks of the
+//! Helpers shared by the gateway's black-box tests: a [`Daemon`] guard that runs the real
+//! `emdr` binary (wrapped as a [`Gateway`] on ephemeral loopback ports, or as a [`Relay`] for
+//! `emdr relay` / `emdr announcer`, whose counter lines it parses), a raw HTTP/1.1 client over
+//! `std::net::TcpStream` (so a test controls keep-alive, pipelining, chunking, `Expect` and
+//! HTTP/1.0 byte for byte), a ZeroMQ SUB that checks each published message is one zlib frame,
+//! a raw ZeroMQ PUB ([`RawPub`]) to feed a relay bytes the test chooses, and checks of the
 //! canonical output of wire contract §4.
 //!
 //! Invariants every test relies on:
-//! * Nothing here uses a fixed port: the gateway binds `127.0.0.1:0` and `tcp://127.0.0.1:*`,
-//!   and the ports are read from its ready line, so tests run in parallel.
+//! * Nothing here uses a fixed port: daemons bind `127.0.0.1:0` and `tcp://127.0.0.1:*`, and
+//!   the ports are read from their ready lines, so tests run in parallel. The one exception is
+//!   a daemon restarted on the same ports ([`free_port`]), which is retried while they are busy.
 //! * Every wait is bounded: socket reads and writes have timeouts, the ready line and the exit
-//!   are awaited with deadlines, and a [`Gateway`] that is dropped while still running is
+//!   are awaited with deadlines, and a [`Daemon`] that is dropped while still running is
 //!   SIGKILLed, so a failing test never leaves a process behind.
 //! * Frames are inflated with flate2 (miniz_oxide), not the gateway's libdeflate, so a bug
 //!   shared by the gateway's compressor and decompressor cannot hide itself.
@@ -22,7 +25,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -74,17 +77,22 @@ pub fn history_fixture() -> Vec<u8> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The gateway process.
+// Processes: any `emdr` daemon, and the gateway.
 // ---------------------------------------------------------------------------------------------
 
-/// A running `emdr` gateway. Dropping it SIGKILLs the process if it is still running; use
-/// [`Gateway::stop`] to check a clean shutdown.
-pub struct Gateway {
+/// A running `emdr` daemon (gateway, relay or announcer). Dropping it SIGKILLs the process if
+/// it is still running, so a failing test never leaves one behind; use [`Daemon::stop`] to
+/// check a clean shutdown. Its stderr is collected as it is written, so a test can read the
+/// periodic counter lines of a process that is still running.
+pub struct Daemon {
     child: Child,
     status: Option<ExitStatus>,
-    pub http: SocketAddr,
-    pub pub_endpoint: String,
-    stderr: Option<JoinHandle<String>>,
+    /// `gateway`, `relay` or `announcer`: the word after `emdr` in its ready line.
+    kind: String,
+    /// The first line it printed on stdout.
+    pub ready_line: String,
+    stderr_text: Arc<Mutex<String>>,
+    stderr_reader: Option<JoinHandle<()>>,
 }
 
 /// Send `sig` to process `pid`.
@@ -98,15 +106,13 @@ pub fn signal(pid: u32, sig: libc::c_int) {
     assert_eq!(rc, 0, "kill({pid}, {sig}): {}", io::Error::last_os_error());
 }
 
-impl Gateway {
-    /// Start `emdr` with `shards` shards on ephemeral loopback ports, plus `extra` flags, and
-    /// wait (bounded) for its ready line.
-    pub fn start(shards: usize, extra: &[&str]) -> Gateway {
-        let shards_text = shards.to_string();
+impl Daemon {
+    /// Run `emdr ARGS` and wait (bounded) for a ready line starting `emdr KIND listening: `.
+    /// On failure (it exits first, or stays silent) the process is killed and the error
+    /// carries its stderr, so a caller can retry (e.g. a port not yet released).
+    pub fn try_spawn(kind: &str, args: &[String]) -> Result<Daemon, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_emdr"))
-            .args(["--http", "127.0.0.1:0", "--pub-bind", "tcp://127.0.0.1:*"])
-            .args(["--shards", &shards_text])
-            .args(extra)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -114,10 +120,15 @@ impl Gateway {
             .expect("spawn the emdr binary");
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = BufReader::new(stderr).read_to_string(&mut text);
-            text
+        let stderr_text = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr_text);
+        let stderr_reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut text = sink.lock().unwrap_or_else(|e| e.into_inner());
+                text.push_str(&line);
+                text.push('\n');
+            }
         });
         let (tx, rx) = mpsc::channel::<String>();
         std::thread::spawn(move || {
@@ -125,30 +136,35 @@ impl Gateway {
             if let Some(Ok(line)) = lines.next() {
                 let _ = tx.send(line);
             }
-            // Keep draining so that the gateway never blocks on a full pipe.
+            // Keep draining so that the daemon never blocks on a full pipe.
             for _ in lines {}
         });
-        let mut gw = Gateway {
+        let mut d = Daemon {
             child,
             status: None,
-            http: "0.0.0.0:0".parse().expect("an address"),
-            pub_endpoint: String::new(),
-            stderr: Some(stderr),
+            kind: kind.to_string(),
+            ready_line: String::new(),
+            stderr_text,
+            stderr_reader: Some(stderr_reader),
         };
-        let line = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(line) => line,
-            Err(e) => {
-                let _ = gw.child.kill();
-                let _ = gw.child.wait();
-                gw.status = gw.child.try_wait().ok().flatten();
-                let err = gw.stderr.take().map(|h| h.join().unwrap_or_default());
-                panic!("emdr did not print its ready line ({e:?}); stderr: {err:?}");
+        match rx.recv_timeout(START_TIMEOUT) {
+            Ok(line) if line.starts_with(&format!("emdr {kind} listening: ")) => {
+                d.ready_line = line;
+                Ok(d)
             }
-        };
-        let (http, pub_ep) = parse_ready_line(&line, shards);
-        gw.http = http;
-        gw.pub_endpoint = pub_ep;
-        gw
+            other => {
+                d.kill9();
+                Err(format!(
+                    "emdr {kind} did not print its ready line ({other:?}); stderr: {:?}",
+                    d.stderr()
+                ))
+            }
+        }
+    }
+
+    /// [`Daemon::try_spawn`], failing the test on error.
+    pub fn spawn(kind: &str, args: &[String]) -> Daemon {
+        Daemon::try_spawn(kind, args).unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub fn pid(&self) -> u32 {
@@ -157,8 +173,20 @@ impl Gateway {
 
     /// Send SIGTERM (the process must still be running).
     pub fn sigterm(&mut self) {
-        assert!(self.poll_exit().is_none(), "the gateway already exited");
+        assert!(
+            self.poll_exit().is_none(),
+            "emdr {} already exited",
+            self.kind
+        );
         signal(self.pid(), libc::SIGTERM);
+    }
+
+    /// SIGKILL (`kill -9`) and reap, if still running.
+    pub fn kill9(&mut self) {
+        if self.poll_exit().is_none() {
+            let _ = self.child.kill();
+            self.status = self.child.wait().ok();
+        }
     }
 
     /// The exit status, if the process has exited.
@@ -183,13 +211,21 @@ impl Gateway {
         }
     }
 
+    /// What the process has written to stderr so far (it may still be running).
+    pub fn stderr_now(&self) -> String {
+        self.stderr_text
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Everything the process wrote to stderr (waits for the pipe to close: call after exit).
     pub fn stderr(&mut self) -> String {
         assert!(self.status.is_some(), "read stderr only after the exit");
-        self.stderr
-            .take()
-            .map(|h| h.join().expect("stderr reader"))
-            .unwrap_or_default()
+        if let Some(h) = self.stderr_reader.take() {
+            h.join().expect("stderr reader");
+        }
+        self.stderr_now()
     }
 
     /// SIGTERM, then assert a clean exit (status 0) within [`STOP_TIMEOUT`]; returns stderr,
@@ -199,19 +235,116 @@ impl Gateway {
         self.expect_clean_exit()
     }
 
-    /// Assert the process exits with status 0 within [`STOP_TIMEOUT`]; returns stderr.
+    /// Assert the process exits with status 0 within [`STOP_TIMEOUT`] and prints its
+    /// `emdr KIND stopped:` summary; returns stderr.
     pub fn expect_clean_exit(&mut self) -> String {
         let status = self.wait_exit(STOP_TIMEOUT);
         let Some(status) = status else {
-            panic!("emdr did not exit within {STOP_TIMEOUT:?} of SIGTERM");
+            panic!(
+                "emdr {} did not exit within {STOP_TIMEOUT:?} of SIGTERM",
+                self.kind
+            );
         };
         let err = self.stderr();
-        assert!(status.success(), "emdr exited with {status}; stderr: {err}");
         assert!(
-            err.contains("emdr gateway stopped:"),
+            status.success(),
+            "emdr {} exited with {status}; stderr: {err}",
+            self.kind
+        );
+        assert!(
+            err.contains(&format!("emdr {} stopped:", self.kind)),
             "no shutdown summary on stderr: {err:?}"
         );
         err
+    }
+
+    /// Resident memory now, in KiB (`VmRSS` of /proc/PID/status).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in {status}"))
+    }
+
+    /// A `key=value` field of the ready line.
+    pub fn ready_field(&self, key: &str) -> String {
+        self.ready_line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} in the ready line {:?}", self.ready_line))
+            .to_string()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A running `emdr` gateway on ephemeral loopback ports.
+pub struct Gateway {
+    pub daemon: Daemon,
+    pub http: SocketAddr,
+    pub pub_endpoint: String,
+}
+
+impl Gateway {
+    /// Start `emdr` with `shards` shards on ephemeral loopback ports, plus `extra` flags, and
+    /// wait (bounded) for its ready line.
+    pub fn start(shards: usize, extra: &[&str]) -> Gateway {
+        let mut args: Vec<String> = ["--http", "127.0.0.1:0", "--pub-bind", "tcp://127.0.0.1:*"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.push("--shards".into());
+        args.push(shards.to_string());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let daemon = Daemon::spawn("gateway", &args);
+        let (http, pub_endpoint) = parse_ready_line(&daemon.ready_line, shards);
+        Gateway {
+            daemon,
+            http,
+            pub_endpoint,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.daemon.pid()
+    }
+
+    /// Send SIGTERM (the process must still be running).
+    pub fn sigterm(&mut self) {
+        self.daemon.sigterm();
+    }
+
+    /// The exit status, if the process has exited.
+    pub fn poll_exit(&mut self) -> Option<ExitStatus> {
+        self.daemon.poll_exit()
+    }
+
+    /// Wait up to `timeout` for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.daemon.wait_exit(timeout)
+    }
+
+    /// Everything the process wrote to stderr (waits for the pipe to close: call after exit).
+    pub fn stderr(&mut self) -> String {
+        self.daemon.stderr()
+    }
+
+    /// SIGTERM, then assert a clean exit (status 0) within [`STOP_TIMEOUT`]; returns stderr,
+    /// which ends with the shutdown summary.
+    pub fn stop(&mut self) -> String {
+        self.daemon.stop()
+    }
+
+    /// Assert the process exits with status 0 within [`STOP_TIMEOUT`]; returns stderr.
+    pub fn expect_clean_exit(&mut self) -> String {
+        self.daemon.expect_clean_exit()
     }
 
     /// The `/metrics` counters, by full name (labels included).
@@ -231,15 +364,6 @@ impl Gateway {
         let sub = self.sub();
         sub.warm_up(self.http);
         sub
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        if self.poll_exit().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 
@@ -650,6 +774,15 @@ impl Sub {
         }
     }
 
+    /// Wrap a SUB socket the caller configured itself (it must outlive nothing but `ctx`).
+    pub fn from_socket(ctx: zmq::Context, socket: zmq::Socket) -> Sub {
+        Sub {
+            _ctx: ctx,
+            socket,
+            warmups: std::cell::Cell::new(0),
+        }
+    }
+
     /// One raw message's frames within `timeout`, or `None`.
     pub fn recv_frames(&self, timeout: Duration) -> Option<Vec<Vec<u8>>> {
         let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
@@ -898,4 +1031,298 @@ pub fn ip_key(salt: &str, ip: &str) -> String {
     h.update(salt.as_bytes());
     h.update(ip.as_bytes());
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Relays, announcers and raw ZeroMQ publishers.
+// ---------------------------------------------------------------------------------------------
+
+/// Short ZeroMQ reconnect and heartbeat intervals, so that fault tests run fast.
+pub const FAST_ZMQ: [&str; 8] = [
+    "--reconnect-ivl-ms",
+    "50",
+    "--reconnect-ivl-max-ms",
+    "200",
+    "--heartbeat-ivl-ms",
+    "200",
+    "--heartbeat-timeout-ms",
+    "1000",
+];
+
+/// A loopback port that was free a moment ago (bind port 0, read it, close it), for a daemon
+/// that must be restarted on the same port.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local address").port()
+}
+
+/// The `key=value` counters of a relay's summary line (`received=1 forwarded=1 ...`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters(pub HashMap<String, u64>);
+
+impl Counters {
+    pub fn parse(line: &str) -> Counters {
+        Counters(
+            line.split_whitespace()
+                .filter_map(|w| w.split_once('='))
+                .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+                .collect(),
+        )
+    }
+
+    /// A counter; fails the test when the line lacks it.
+    pub fn get(&self, name: &str) -> u64 {
+        *self
+            .0
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name}= in the summary {:?}", self.0))
+    }
+}
+
+/// A running `emdr relay` or `emdr announcer`.
+pub struct Relay {
+    pub daemon: Daemon,
+    /// `relay` or `announcer`.
+    pub kind: &'static str,
+    /// Where subscribers connect (`tcp://127.0.0.1:PORT`).
+    pub pub_endpoint: String,
+    /// The SUB socket's bound endpoints (announcers: where gateways connect).
+    pub sub_endpoints: Vec<String>,
+}
+
+impl Relay {
+    /// Start `emdr KIND ARGS` with [`FAST_ZMQ`] and loopback defaults where `args` gives none
+    /// (a flag may be given once only):
+    /// `--bind tcp://127.0.0.1:0`, `--shards 1`, and for an announcer `--sub-bind
+    /// 'tcp://127.0.0.1:*'` (never its 0.0.0.0:8049 default).
+    pub fn try_start(kind: &'static str, args: &[&str]) -> Result<Relay, String> {
+        let has = |flag: &str| args.contains(&flag);
+        let mut all: Vec<String> = vec![kind.to_string()];
+        for pair in FAST_ZMQ.chunks(2) {
+            if !has(pair[0]) {
+                all.extend(pair.iter().map(|s| s.to_string()));
+            }
+        }
+        if !has("--bind") {
+            all.extend(["--bind".into(), "tcp://127.0.0.1:0".into()]);
+        }
+        if !has("--shards") {
+            all.extend(["--shards".into(), "1".into()]);
+        }
+        if kind == "announcer" && !has("--sub-bind") {
+            all.extend(["--sub-bind".into(), "tcp://127.0.0.1:*".into()]);
+        }
+        all.extend(args.iter().map(|s| s.to_string()));
+        let daemon = Daemon::try_spawn(kind, &all)?;
+        let pub_endpoint = daemon
+            .ready_field("pub=")
+            .split(',')
+            .next()
+            .expect("one endpoint")
+            .to_string();
+        assert!(
+            pub_endpoint.starts_with("tcp://127.0.0.1:") && !pub_endpoint.ends_with(":0"),
+            "{}",
+            daemon.ready_line
+        );
+        let sub_endpoints = daemon
+            .ready_field("sub=")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        Ok(Relay {
+            daemon,
+            kind,
+            pub_endpoint,
+            sub_endpoints,
+        })
+    }
+
+    /// [`Relay::try_start`], failing the test on error.
+    pub fn start(kind: &'static str, args: &[&str]) -> Relay {
+        Relay::try_start(kind, args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The announcer's SUB endpoint, where gateways connect.
+    pub fn sub_endpoint(&self) -> &str {
+        self.sub_endpoints
+            .first()
+            .unwrap_or_else(|| panic!("no SUB bind in {:?}", self.daemon.ready_line))
+    }
+
+    /// A SUB socket on this relay's feed (not warmed up).
+    pub fn sub(&self) -> Sub {
+        Sub::connect(&self.pub_endpoint)
+    }
+
+    /// The latest periodic counter line (`--stats-interval-s`), if one was printed.
+    pub fn stats(&self) -> Option<Counters> {
+        let prefix = format!("emdr {}: ", self.kind);
+        self.daemon
+            .stderr_now()
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix(&prefix).map(Counters::parse))
+    }
+
+    /// Wait (bounded) for a periodic counter line that satisfies `want`.
+    pub fn wait_stats(&self, timeout: Duration, want: impl Fn(&Counters) -> bool) -> Counters {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(c) = self.stats().filter(|c| want(c)) {
+                return c;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "emdr {}: no wanted stats line within {timeout:?}; stderr: {}",
+                self.kind,
+                self.daemon.stderr_now()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, assert a clean exit, and return the final counters.
+    pub fn stop(&mut self) -> Counters {
+        let err = self.daemon.stop();
+        let prefix = format!("emdr {} stopped: ", self.kind);
+        err.lines()
+            .find_map(|l| l.strip_prefix(&prefix).map(Counters::parse))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in {err:?}"))
+    }
+
+    /// `kill -9`.
+    pub fn kill9(&mut self) {
+        self.daemon.kill9();
+    }
+}
+
+/// A raw ZeroMQ PUB socket owned by the test: an upstream whose bytes the test controls.
+pub struct RawPub {
+    _ctx: zmq::Context,
+    pub socket: zmq::Socket,
+    /// The bound endpoint, port resolved.
+    pub endpoint: String,
+}
+
+impl RawPub {
+    /// Bind a PUB socket to `endpoint` (e.g. `tcp://127.0.0.1:*`).
+    pub fn try_bind(endpoint: &str) -> zmq::Result<RawPub> {
+        let ctx = zmq::Context::new();
+        let socket = ctx.socket(zmq::PUB)?;
+        socket.set_linger(0)?;
+        socket.set_sndhwm(100_000)?;
+        socket.bind(endpoint)?;
+        let endpoint = socket
+            .get_last_endpoint()?
+            .unwrap_or_else(|_| endpoint.to_string());
+        Ok(RawPub {
+            _ctx: ctx,
+            socket,
+            endpoint,
+        })
+    }
+
+    /// A PUB socket on an ephemeral loopback port.
+    pub fn ephemeral() -> RawPub {
+        RawPub::try_bind("tcp://127.0.0.1:*").expect("bind a PUB socket")
+    }
+
+    /// Bind `endpoint`, retrying (bounded) while the port is still held by a closed socket.
+    pub fn bind_retrying(endpoint: &str, timeout: Duration) -> RawPub {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match RawPub::try_bind(endpoint) {
+                Ok(p) => return p,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("bind {endpoint}: {e}; retrying");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("cannot bind {endpoint} within {timeout:?}: {e}"),
+            }
+        }
+    }
+
+    /// Publish one single-frame message.
+    pub fn send(&self, frame: &[u8]) {
+        self.socket.send(frame, 0).expect("PUB send");
+    }
+
+    /// Publish one multi-part message.
+    pub fn send_parts(&self, parts: &[&[u8]]) {
+        self.socket.send_multipart(parts, 0).expect("PUB send");
+    }
+}
+
+/// The JSON prefix of [`warmup_frame`]s (a relay with `--decompress` forwards it as is).
+const WARMUP_JSON_PREFIX: &[u8] = b"{\"emdr-test-warmup\":";
+
+/// A unique warm-up frame: zlib of a small JSON object that names `tag`.
+pub fn warmup_frame(tag: &str) -> Vec<u8> {
+    let mut json = WARMUP_JSON_PREFIX.to_vec();
+    json.extend_from_slice(format!("\"{tag}\"}}").as_bytes());
+    zlib(&json)
+}
+
+/// The tag of a [`warmup_frame`] (as sent, or decompressed by a relay), or `None` for any
+/// other frame.
+pub fn warmup_tag(frame: &[u8]) -> Option<String> {
+    let json = if frame.starts_with(WARMUP_JSON_PREFIX) {
+        frame.to_vec()
+    } else {
+        let mut out = Vec::new();
+        flate2::bufread::ZlibDecoder::new(frame)
+            .take(4096)
+            .read_to_end(&mut out)
+            .ok()?;
+        out
+    };
+    let rest = json.strip_prefix(WARMUP_JSON_PREFIX)?;
+    let tag = rest.strip_prefix(b"\"")?.strip_suffix(b"\"}")?;
+    String::from_utf8(tag.to_vec()).ok()
+}
+
+/// Whether a frame is a [`warmup_frame`], as sent or decompressed by a relay.
+pub fn is_warmup_frame(frame: &[u8]) -> bool {
+    warmup_tag(frame).is_some()
+}
+
+/// Beat the slow joiner on every path from each of `pubs` to each of `subs` (through a relay):
+/// publish warm-up frames on each PUB until every SUB has received one of them (bounded),
+/// then drain the warm-ups in flight. After this, what the PUBs send reaches the SUBs.
+pub fn warm_up_frames(pubs: &[&RawPub], subs: &[&Sub]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for (p, publisher) in pubs.iter().enumerate() {
+        let mut got = vec![false; subs.len()];
+        let mut n = 0u32;
+        while got.iter().any(|g| !g) {
+            assert!(
+                Instant::now() < deadline,
+                "warm-up: no frame from PUB {p} reached SUBs {got:?} in 20 s"
+            );
+            n += 1;
+            publisher.send(&warmup_frame(&format!("{p}-{n}")));
+            std::thread::sleep(Duration::from_millis(20));
+            for (s, sub) in subs.iter().enumerate() {
+                while let Some(frames) = sub.recv_frames(Duration::from_millis(1)) {
+                    let tag = (frames.len() == 1)
+                        .then(|| warmup_tag(&frames[0]))
+                        .flatten()
+                        .unwrap_or_else(|| panic!("unexpected message during warm-up: {frames:?}"));
+                    if tag.starts_with(&format!("{p}-")) {
+                        got[s] = true;
+                    }
+                }
+            }
+        }
+    }
+    for sub in subs {
+        while let Some(frames) = sub.recv_frames(Duration::from_millis(200)) {
+            assert!(
+                frames.len() == 1 && is_warmup_frame(&frames[0]),
+                "unexpected message during warm-up: {frames:?}"
+            );
+        }
+    }
 }
