@@ -253,30 +253,33 @@ impl Ingest {
         rings: &[glommio::channels::shared_channel::ConnectedSender<SharedFrame>],
         stop: &AtomicBool,
     ) {
+        // One reused message: a frame is copied once, into its shared `Arc`, and only if it
+        // is forwarded (half of all frames are the other announcer's duplicates).
+        let mut msg = zmq::Message::new();
         while !stop.load(Relaxed) {
             // Blocks this executor for at most RECV_POLL_MS; it has nothing else to do.
-            let parts = match self.sub.recv_multipart(0) {
-                Ok(p) => p,
-                Err(_) => {
-                    glommio::yield_if_needed().await;
-                    continue;
-                }
-            };
+            if self.sub.recv(&mut msg, 0).is_err() {
+                glommio::yield_if_needed().await;
+                continue;
+            }
             self.stats.frames_received.fetch_add(1, Relaxed);
-            let Some(frame) = single(parts) else {
+            if msg.get_more() {
+                // Not an EMDR frame: drop every part of it.
+                while msg.get_more() && self.sub.recv(&mut msg, 0).is_ok() {}
                 self.stats.multipart_dropped.fetch_add(1, Relaxed);
                 continue;
-            };
+            }
+            let frame: &[u8] = &msg;
             if self
                 .dedup
-                .is_duplicate(&frame, self.started.elapsed().as_millis() as u64)
+                .is_duplicate(frame, self.started.elapsed().as_millis() as u64)
             {
                 self.stats.duplicates_dropped.fetch_add(1, Relaxed);
                 continue;
             }
             let out: SharedFrame = match &mut self.decoder {
                 None => frame.into(),
-                Some(d) => match d.decode(&frame, Encoding::Deflate, None, &self.limits) {
+                Some(d) => match d.decode(frame, Encoding::Deflate, None, &self.limits) {
                     Ok(json) => json.into(),
                     Err(_) => {
                         self.stats.undecodable_dropped.fetch_add(1, Relaxed);
@@ -294,13 +297,6 @@ impl Ingest {
     }
 }
 
-fn single(mut parts: Vec<Vec<u8>>) -> Option<Vec<u8>> {
-    if parts.len() == 1 {
-        parts.pop()
-    } else {
-        None
-    }
-}
 
 /// Sum of a fan-out counter over shards.
 pub fn fanout_sum(stats: &[Arc<FanoutStats>], f: impl Fn(&FanoutStats) -> &AtomicU64) -> u64 {

@@ -41,6 +41,13 @@
 //! High-water marks are `hwm` on every socket of the test and of the proxy, and the relay gets
 //! the same depth (`--sub-hwm`, `--queue-frames-max`), so a drop is a drop of the server, not
 //! of a small default queue.
+//!
+//! Everything shares the machine's cores (publishers, server, subscribers), so a row also says
+//! where the CPU went in the measured interval, from /proc: the server's threads (those born
+//! while it started, each by name), the whole benchmark, and everything else on the machine,
+//! which on a shared box says how far to trust the row; and server CPU per delivered message,
+//! which is steadier than a rate. `repeats` runs every row several times, in rounds over the
+//! servers, and reports the median run beside the rate of each.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -104,6 +111,10 @@ pub struct Params {
     /// Every subscriber must have seen a probe from every upstream within this.
     pub ready_timeout: Duration,
     pub seed: u64,
+    /// Runs of every row, in rounds over all the servers (so that drift in the machine's
+    /// other load hits every server alike); the run with the median delivered rate is
+    /// reported, with the range over the runs.
+    pub repeats: usize,
 }
 
 impl Default for Params {
@@ -124,6 +135,7 @@ impl Default for Params {
             drain_max: Duration::from_secs(5),
             ready_timeout: Duration::from_secs(10),
             seed: 0x5eed_0e1a,
+            repeats: 1,
         }
     }
 }
@@ -423,6 +435,10 @@ pub struct Row {
     pub relay: Option<RelayCounters>,
     /// How long the drain took.
     pub drain: Duration,
+    /// Where the CPU went in the measured interval.
+    pub cpu: CpuUse,
+    /// `msgs_per_s.avg` of every repeat of this row, in run order (this row is the median).
+    pub repeat_avgs: Vec<f64>,
 }
 
 /// Every row of a run, and what the frames were.
@@ -436,6 +452,138 @@ pub struct Report {
     pub frame_bytes_avg: f64,
     pub pipeline_frame_bytes_avg: f64,
     pub json_bytes_avg: f64,
+}
+
+// ---------------------------------------------------------------------------------------
+// Where the CPU goes.
+
+/// CPU time from /proc (Linux; elsewhere every figure reads 0), in USER_HZ ticks, which the
+/// kernel ABI fixes at 100 per second. Read at the start and at the end of the measured
+/// interval, so that a row says how busy the server's threads, the whole benchmark and the
+/// rest of the machine (other processes, and steal time on a VM) were: on a shared box the
+/// last one says how far to trust the row.
+mod cpu {
+    pub const TICKS_PER_S: f64 = 100.0;
+
+    /// Threads of this process.
+    pub fn tasks() -> Vec<u32> {
+        let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+            return Vec::new();
+        };
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect()
+    }
+
+    /// utime + stime of thread `tid`.
+    pub fn task_ticks(tid: u32) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let mut f = rest.split_whitespace().skip(11);
+        let utime: u64 = f.next()?.parse().ok()?;
+        let stime: u64 = f.next()?.parse().ok()?;
+        Some(utime + stime)
+    }
+
+    /// The thread's name; libzmq's background threads are unnamed and carry the process's.
+    pub fn task_name(tid: u32) -> String {
+        let name = |path: String| std::fs::read_to_string(path).map(|s| s.trim().to_string());
+        let own = name(format!("/proc/self/task/{tid}/comm")).unwrap_or_default();
+        if name("/proc/self/comm".into()).is_ok_and(|p| p == own) {
+            "libzmq-bg".into()
+        } else {
+            own
+        }
+    }
+
+    /// Busy ticks of the whole machine (user, nice, system, irq, softirq, steal).
+    pub fn machine_busy() -> u64 {
+        let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+            return 0;
+        };
+        let Some(line) = stat.lines().next() else {
+            return 0;
+        };
+        let v: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| v.get(i)).sum()
+    }
+
+    /// One reading: every thread's ticks, and the machine's; with the names of `named`.
+    #[derive(Debug, Clone, Default)]
+    pub struct Snap {
+        pub tasks: Vec<(u32, u64)>,
+        pub names: Vec<(u32, String)>,
+        pub machine: u64,
+    }
+
+    pub fn snap(named: &[u32]) -> Snap {
+        Snap {
+            tasks: tasks()
+                .into_iter()
+                .filter_map(|t| Some((t, task_ticks(t)?)))
+                .collect(),
+            names: named.iter().map(|&t| (t, task_name(t))).collect(),
+            machine: machine_busy(),
+        }
+    }
+
+    /// Ticks of `tid` between two readings (0 if it is missing from either).
+    pub fn delta(a: &Snap, b: &Snap, tid: u32) -> u64 {
+        let at = |s: &Snap| s.tasks.iter().find(|(t, _)| *t == tid).map(|&(_, v)| v);
+        match (at(a), at(b)) {
+            (Some(x), Some(y)) => y.saturating_sub(x),
+            _ => 0,
+        }
+    }
+}
+
+/// CPU use over the measured interval, in % of one core.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CpuUse {
+    /// The server's threads (those started by the server), and each of them, busiest first.
+    pub server_pct: f64,
+    pub server_threads: Vec<(String, f64)>,
+    /// Every thread of the benchmark: publishers, server, subscribers.
+    pub bench_pct: f64,
+    /// The rest of the machine: other processes, steal, and interrupts not charged to us.
+    pub others_pct: f64,
+    /// Server CPU per unique message delivered to a subscriber, in microseconds.
+    pub server_us_per_msg: f64,
+}
+
+fn cpu_use(a: &cpu::Snap, b: &cpu::Snap, server_tids: &[u32], secs: f64, delivered: u64) -> CpuUse {
+    let pct = |ticks: u64| ticks as f64 / cpu::TICKS_PER_S / secs * 100.0;
+    let mut server_threads: Vec<(String, f64)> = server_tids
+        .iter()
+        .map(|&t| {
+            let name = b
+                .names
+                .iter()
+                .find(|(n, _)| *n == t)
+                .map(|(_, s)| s.clone());
+            (name.unwrap_or_default(), pct(cpu::delta(a, b, t)))
+        })
+        .filter(|(_, p)| *p > 0.0)
+        .collect();
+    server_threads.sort_by(|x, y| y.1.total_cmp(&x.1));
+    let server: u64 = server_tids.iter().map(|&t| cpu::delta(a, b, t)).sum();
+    let bench: u64 = a.tasks.iter().map(|&(t, _)| cpu::delta(a, b, t)).sum();
+    let machine = b.machine.saturating_sub(a.machine);
+    CpuUse {
+        server_pct: pct(server),
+        server_threads,
+        bench_pct: pct(bench),
+        others_pct: pct(machine.saturating_sub(bench)),
+        server_us_per_msg: if delivered == 0 {
+            0.0
+        } else {
+            server as f64 / cpu::TICKS_PER_S * 1e6 / delivered as f64
+        },
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -510,7 +658,8 @@ fn start_publisher(
         .spawn(move || {
             let _ctx = ctx;
             let mut k = 0u64;
-            while !shared.go.load(Ordering::Acquire) && !shared.stop_publishers.load(Ordering::Relaxed)
+            while !shared.go.load(Ordering::Acquire)
+                && !shared.stop_publishers.load(Ordering::Relaxed)
             {
                 let probe = PROBE_FIRST + i as u64 * PROBE_STRIDE + k;
                 let _ = sock.send(frames.message(probe), 0);
@@ -713,7 +862,11 @@ fn start_emdr(
     Ok((ep, Running::Emdr { relay, stop }))
 }
 
-fn start_proxy(io_threads: i32, upstreams: &[String], hwm: i32) -> Result<(String, Running), String> {
+fn start_proxy(
+    io_threads: i32,
+    upstreams: &[String],
+    hwm: i32,
+) -> Result<(String, Running), String> {
     let err = |e: zmq::Error| e.to_string();
     let ctx = zmq::Context::new();
     ctx.set_io_threads(io_threads).map_err(err)?;
@@ -763,10 +916,8 @@ impl Running {
             Running::Emdr { relay, stop } => {
                 use std::sync::atomic::Ordering::Relaxed;
                 stop.store(true, Relaxed);
-                let (ingest, fanout) = (
-                    Arc::clone(&relay.ingest_stats),
-                    relay.fanout_stats.clone(),
-                );
+                let (ingest, fanout) =
+                    (Arc::clone(&relay.ingest_stats), relay.fanout_stats.clone());
                 relay.wait()?;
                 let sum = |f: fn(&shards::fanout::FanoutStats) -> &AtomicU64| {
                     gateway::relay::fanout_sum(&fanout, f)
@@ -794,8 +945,20 @@ impl Running {
     }
 }
 
-/// Probe until ready, time the run, drain; returns how long the drain took.
-fn drive(shared: &Shared, p: &Params, subscribers: usize) -> Result<Duration, String> {
+/// What [`drive`] saw: CPU readings at both ends of the measured interval, and the drain.
+struct Driven {
+    cpu_start: cpu::Snap,
+    cpu_end: cpu::Snap,
+    drain: Duration,
+}
+
+/// Probe until ready, time the run, drain.
+fn drive(
+    shared: &Shared,
+    p: &Params,
+    subscribers: usize,
+    server_tids: &[u32],
+) -> Result<Driven, String> {
     let deadline = Instant::now() + p.ready_timeout;
     while shared.ready.load(Ordering::Acquire) < subscribers {
         if Instant::now() > deadline {
@@ -812,8 +975,11 @@ fn drive(shared: &Shared, p: &Params, subscribers: usize) -> Result<Duration, St
     shared.start_ns.store(start, Ordering::Release);
     shared.end_ns.store(end, Ordering::Release);
     shared.go.store(true, Ordering::Release);
-    let end_at = shared.base + Duration::from_nanos(end);
-    std::thread::sleep(end_at.saturating_duration_since(Instant::now()));
+    let at = |ns: u64| shared.base + Duration::from_nanos(ns);
+    std::thread::sleep(at(start).saturating_duration_since(Instant::now()));
+    let cpu_start = cpu::snap(&[]);
+    std::thread::sleep(at(end).saturating_duration_since(Instant::now()));
+    let cpu_end = cpu::snap(server_tids);
     let drain_from = Instant::now();
     let idle_ns = p.drain_idle.as_nanos() as u64;
     while drain_from.elapsed() < p.drain_max {
@@ -827,7 +993,11 @@ fn drive(shared: &Shared, p: &Params, subscribers: usize) -> Result<Duration, St
             break;
         }
     }
-    Ok(drain_from.elapsed())
+    Ok(Driven {
+        cpu_start,
+        cpu_end,
+        drain: drain_from.elapsed(),
+    })
 }
 
 /// Run one server with `subscribers` subscribers under the load; returns its row.
@@ -856,25 +1026,32 @@ pub fn run_one(
     let mut endpoints = Vec::new();
     let mut subs = Vec::new();
     let mut running = None;
+    let mut server_tids = Vec::new();
     let started = (|| -> Result<(), String> {
         for i in 0..p.upstreams {
             let (ep, h) = start_publisher(i, frames, &shared, p)?;
             endpoints.push(ep);
             publishers.push(h);
         }
-        let frame_bytes_max = frames.bases.iter().map(|b| b.head.len() + b.tail.len() + 17);
+        let frame_bytes_max = frames
+            .bases
+            .iter()
+            .map(|b| b.head.len() + b.tail.len() + 17);
         let frame_bytes_max = frame_bytes_max.max().unwrap_or(0);
+        let before = cpu::tasks();
         let (ep, r) = match server {
             Server::Emdr { shards } => start_emdr(shards, &endpoints, p, cores, frame_bytes_max)?,
             Server::Proxy { io_threads } => start_proxy(io_threads, &endpoints, p.hwm)?,
         };
         running = Some(r);
+        server_tids = cpu::tasks();
+        server_tids.retain(|t| !before.contains(t));
         for i in 0..subscribers {
             subs.push(start_subscriber(i, &ep, frames, &shared, p.hwm)?);
         }
         Ok(())
     })();
-    let drained = started.and_then(|()| drive(&shared, p, subscribers));
+    let drained = started.and_then(|()| drive(&shared, p, subscribers, &server_tids));
     // Whatever happened, stop everything that started, subscribers first.
     shared.stop_subscribers.store(true, Ordering::Relaxed);
     let mut per_subscriber = Vec::new();
@@ -906,12 +1083,16 @@ pub fn run_one(
     if let Some(e) = failure {
         return Err(format!("{}: {e}", server.label()));
     }
-    let drain = drained?;
+    let driven = drained?;
     let published_unique = sent.iter().map(|s| s.total).max().unwrap_or(0);
     let offered = sent.iter().map(|s| s.measured).max().unwrap_or(0);
     let secs = p.duration.as_secs_f64();
     let spread = |f: fn(&SubscriberFigures) -> u64, scale: f64| {
-        Spread::of(per_subscriber.iter().map(move |s| f(s) as f64 / secs / scale))
+        Spread::of(
+            per_subscriber
+                .iter()
+                .map(move |s| f(s) as f64 / secs / scale),
+        )
     };
     Ok(Row {
         server,
@@ -926,9 +1107,17 @@ pub fn run_one(
             .sum(),
         duplicates: per_subscriber.iter().map(|s| s.frames - s.unique).sum(),
         corrupt: per_subscriber.iter().map(|s| s.corrupt).sum(),
+        cpu: cpu_use(
+            &driven.cpu_start,
+            &driven.cpu_end,
+            &server_tids,
+            secs,
+            per_subscriber.iter().map(|s| s.measured_unique).sum(),
+        ),
         per_subscriber,
         relay,
-        drain,
+        drain: driven.drain,
+        repeat_avgs: Vec::new(),
     })
 }
 
@@ -937,29 +1126,34 @@ pub fn run(p: &Params) -> Result<Report, String> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let frames = Arc::new(FrameSet::build(
-        p.bases,
-        p.orders_per_message,
-        p.seed,
-        now,
-    )?);
+    let frames = Arc::new(FrameSet::build(p.bases, p.orders_per_message, p.seed, now)?);
     // Read once, before anything is pinned (shards::cores).
     let cores = shards::available_cores();
-    let mut rows = Vec::new();
+    let mut cells: Vec<(usize, Server)> = Vec::new();
     for &n in &p.subscribers {
-        let servers = p
-            .shards
-            .iter()
-            .map(|&shards| Server::Emdr { shards })
-            .chain(
-                p.proxy_io_threads
-                    .iter()
-                    .map(|&io_threads| Server::Proxy { io_threads }),
-            );
-        for server in servers {
-            rows.push(run_one(server, n, &frames, p, &cores)?);
+        for &shards in &p.shards {
+            cells.push((n, Server::Emdr { shards }));
+        }
+        for &io_threads in &p.proxy_io_threads {
+            cells.push((n, Server::Proxy { io_threads }));
         }
     }
+    let mut runs: Vec<Vec<Row>> = cells.iter().map(|_| Vec::new()).collect();
+    for _ in 0..p.repeats.max(1) {
+        for (cell, &(n, server)) in cells.iter().enumerate() {
+            runs[cell].push(run_one(server, n, &frames, p, &cores)?);
+        }
+    }
+    let rows = runs
+        .into_iter()
+        .filter_map(|mut repeats| {
+            let avgs: Vec<f64> = repeats.iter().map(|r| r.msgs_per_s.avg).collect();
+            repeats.sort_by(|a, b| a.msgs_per_s.avg.total_cmp(&b.msgs_per_s.avg));
+            let mut median = repeats.swap_remove(repeats.len().checked_sub(1)? / 2);
+            median.repeat_avgs = avgs;
+            Some(median)
+        })
+        .collect();
     Ok(Report {
         rows,
         upstreams: p.upstreams,
@@ -978,9 +1172,9 @@ pub fn run(p: &Params) -> Result<Report, String> {
 impl Report {
     /// The row of the proxy with `io_threads` for `subscribers`, if run.
     fn proxy(&self, subscribers: usize, io_threads: i32) -> Option<&Row> {
-        self.rows.iter().find(|r| {
-            r.subscribers == subscribers && r.server == Server::Proxy { io_threads }
-        })
+        self.rows
+            .iter()
+            .find(|r| r.subscribers == subscribers && r.server == Server::Proxy { io_threads })
     }
 
     /// Delivered unique msgs/s per subscriber (avg), this row / the proxy with `io_threads`.
@@ -1001,11 +1195,15 @@ impl Report {
         (!ratios.is_empty()).then(|| ratios.iter().all(|&r| r >= TARGET_RATIO))
     }
 
-    /// The table, with the ratios and the target.
+    /// The table, with the ratios and the target, then where the CPU went in each row.
     pub fn table(&self) -> String {
-        let io2 = self.rows.iter().any(|r| r.server == Server::Proxy { io_threads: 2 });
+        let io2 = self
+            .rows
+            .iter()
+            .any(|r| r.server == Server::Proxy { io_threads: 2 });
+        let repeats = self.rows.iter().any(|r| r.repeat_avgs.len() > 1);
         let mut out = format!(
-            "{:<30} {:>4} {:>9} {:>26} {:>22} {:>9} {:>9} {:>7}{}\n",
+            "{:<26} {:>4} {:>9} {:>24} {:>20} {:>7} {:>8} {:>6}{} {:>5} {:>6} {:>5}{}\n",
             "server",
             "subs",
             "offered/s",
@@ -1014,15 +1212,24 @@ impl Report {
             "drops",
             "dups",
             "ratio",
-            if io2 { "  ratio io2" } else { "" },
+            if io2 { " ratio-io2" } else { "" },
+            "srv%",
+            "us/msg",
+            "other%",
+            if repeats {
+                "  avg msg/s/sub of each run"
+            } else {
+                ""
+            },
         );
         for r in &self.rows {
             let ratio = |io| match (r.server, self.ratio(r, io)) {
                 (Server::Emdr { .. }, Some(x)) => format!("{x:.2}"),
                 _ => "-".into(),
             };
+            let runs: Vec<String> = r.repeat_avgs.iter().map(|a| format!("{a:.0}")).collect();
             out.push_str(&format!(
-                "{:<30} {:>4} {:>9.0} {:>26} {:>22} {:>9} {:>9} {:>7}{}\n",
+                "{:<26} {:>4} {:>9.0} {:>24} {:>20} {:>7} {:>8} {:>6}{} {:>5.0} {:>6.1} {:>5.0}{}\n",
                 r.server.label(),
                 r.subscribers,
                 r.offered_per_s,
@@ -1037,15 +1244,34 @@ impl Report {
                 r.drops,
                 r.duplicates,
                 ratio(1),
-                if io2 { format!("  {:>9}", ratio(2)) } else { String::new() },
+                if io2 { format!(" {:>9}", ratio(2)) } else { String::new() },
+                r.cpu.server_pct,
+                r.cpu.server_us_per_msg,
+                r.cpu.others_pct,
+                if repeats { format!("  {}", runs.join(" ")) } else { String::new() },
             ));
         }
+        out.push_str(
+            "srv% / other%: CPU of the server's threads / of everything outside this benchmark \
+             (100 = one core); us/msg: server CPU per unique message delivered to a subscriber\n",
+        );
         for r in &self.rows {
+            let threads: Vec<String> = r
+                .cpu
+                .server_threads
+                .iter()
+                .map(|(name, pct)| format!("{name} {pct:.0}%"))
+                .collect();
+            out.push_str(&format!(
+                "  {} subs={}: bench {:.0}%, server threads: {}\n",
+                r.server.label(),
+                r.subscribers,
+                r.cpu.bench_pct,
+                threads.join(", ")
+            ));
             if let Some(c) = &r.relay {
                 out.push_str(&format!(
-                    "  {} subs={}: received={} forwarded={} duplicates_dropped={} sent={} dropped_slow={}\n",
-                    r.server.label(),
-                    r.subscribers,
+                    "    relay counters: received={} forwarded={} duplicates_dropped={} sent={} dropped_slow={}\n",
                     c.received,
                     c.forwarded,
                     c.duplicates_dropped,
@@ -1060,7 +1286,8 @@ impl Report {
         }
         out.push_str(&match self.target_met() {
             Some(met) => format!(
-                "target: emdr >= {TARGET_RATIO:.2} x libzmq proxy (delivered unique msg/s per subscriber, avg, de-duplication on): {}\n",
+                "target: emdr >= {TARGET_RATIO:.2} x libzmq proxy (delivered unique msg/s per subscriber, avg, de-duplication on, {} upstream(s)): {}\n",
+                self.upstreams,
                 if met { "met" } else { "NOT met" }
             ),
             None => "target: not evaluated (no emdr row with a default-proxy row beside it)\n".into(),
@@ -1089,8 +1316,22 @@ impl Report {
                     )
                 });
                 let is_emdr = matches!(r.server, Server::Emdr { .. });
+                let threads: Vec<String> = r
+                    .cpu
+                    .server_threads
+                    .iter()
+                    .map(|(n, p)| format!("{{\"name\":\"{n}\",\"pct\":{p:.1}}}"))
+                    .collect();
+                let cpu = format!(
+                    "{{\"server_pct\":{:.1},\"server_us_per_msg\":{:.2},\"bench_pct\":{:.1},\"others_pct\":{:.1},\"server_threads\":[{}]}}",
+                    r.cpu.server_pct,
+                    r.cpu.server_us_per_msg,
+                    r.cpu.bench_pct,
+                    r.cpu.others_pct,
+                    threads.join(",")
+                );
                 format!(
-                    "{{\"server\":\"{}\",\"subscribers\":{},\"published_unique\":{},\"offered_per_s\":{:.1},\"unique_msgs_per_s\":{},\"mb_per_s\":{},\"drops\":{},\"duplicates\":{},\"corrupt\":{},\"drain_ms\":{},\"ratio_vs_proxy\":{},\"ratio_vs_proxy_io2\":{},\"relay\":{}}}",
+                    "{{\"server\":\"{}\",\"subscribers\":{},\"published_unique\":{},\"offered_per_s\":{:.1},\"unique_msgs_per_s\":{},\"mb_per_s\":{},\"drops\":{},\"duplicates\":{},\"corrupt\":{},\"drain_ms\":{},\"repeat_avgs\":[{}],\"cpu\":{},\"ratio_vs_proxy\":{},\"ratio_vs_proxy_io2\":{},\"relay\":{}}}",
                     r.server.label(),
                     r.subscribers,
                     r.published_unique,
@@ -1101,6 +1342,12 @@ impl Report {
                     r.duplicates,
                     r.corrupt,
                     r.drain.as_millis(),
+                    r.repeat_avgs
+                        .iter()
+                        .map(|a| format!("{a:.1}"))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    cpu,
                     num(is_emdr.then(|| self.ratio(r, 1)).flatten()),
                     num(is_emdr.then(|| self.ratio(r, 2)).flatten()),
                     relay
@@ -1128,12 +1375,17 @@ mod tests {
 
     #[test]
     fn adler_combine_matches_libdeflate() {
-        let data: Vec<u8> = (0..70_000u32).map(|i| (i * 2_654_435_761) as u8).collect();
+        let data: Vec<u8> = (0..70_000u32)
+            .map(|i| i.wrapping_mul(2_654_435_761) as u8)
+            .collect();
         for cut in [0, 1, 13, 5_552, 65_521, 69_999] {
             let (x, y) = data.split_at(cut);
             let combined = adler_combine(libdeflater::adler32(x), libdeflater::adler32(y), y.len());
             assert_eq!(combined, libdeflater::adler32(&data), "cut at {cut}");
-            assert_eq!(adler_update(libdeflater::adler32(x), y), libdeflater::adler32(&data));
+            assert_eq!(
+                adler_update(libdeflater::adler32(x), y),
+                libdeflater::adler32(&data)
+            );
         }
     }
 }

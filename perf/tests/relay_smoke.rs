@@ -6,7 +6,6 @@
 //! relay delivered no duplicate while the proxy, hearing two upstreams, did, and the counts
 //! add up (per subscriber, and the relay's own counters).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use engine::synth::{self, Rng, Shape};
@@ -39,7 +38,13 @@ fn frames_inflate_to_the_pipelines_canonical_json_for_their_id() {
     let mut inflate = Decompressor::new();
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for id in [ID_FIRST, ID_FIRST + 1, ID_FIRST + 5, ID_FIRST + 123_456_789, 9_999_999_999_999] {
+    for id in [
+        ID_FIRST,
+        ID_FIRST + 1,
+        ID_FIRST + 5,
+        ID_FIRST + 123_456_789,
+        9_999_999_999_999,
+    ] {
         let frame = set.frame(id);
         assert!(seen.insert(frame.clone()), "frame {id} is not unique");
         assert_eq!(set.identify(&frame), Some(id));
@@ -83,35 +88,68 @@ fn tiny_run_has_every_row_and_consistent_counts() {
     for row in &report.rows {
         let what = format!("{} subs={}", row.server.label(), row.subscribers);
         assert_eq!(row.per_subscriber.len(), row.subscribers, "{what}");
-        assert!(row.published_unique > 0 && row.offered_per_s > 0.0, "{what}");
+        assert!(
+            row.published_unique > 0 && row.offered_per_s > 0.0,
+            "{what}"
+        );
         assert_eq!(row.corrupt, 0, "{what}: corrupted frames");
         let mut drops = 0;
         let mut duplicates = 0;
         for s in &row.per_subscriber {
-            assert!(s.measured_unique > 0, "{what}: a subscriber got nothing: {s:?}");
+            assert!(
+                s.measured_unique > 0,
+                "{what}: a subscriber got nothing: {s:?}"
+            );
             assert!(s.probes > 0, "{what}: {s:?}");
             assert!(s.unique <= row.published_unique, "{what}: {s:?}");
-            assert!(s.unique <= s.frames && s.measured_unique <= s.measured_frames, "{what}");
-            assert!(s.measured_frames <= s.frames && s.measured_bytes <= s.bytes, "{what}");
+            assert!(
+                s.unique <= s.frames && s.measured_unique <= s.measured_frames,
+                "{what}"
+            );
+            assert!(
+                s.measured_frames <= s.frames && s.measured_bytes <= s.bytes,
+                "{what}"
+            );
             assert!(s.measured_unique <= s.unique, "{what}");
             drops += row.published_unique - s.unique;
             duplicates += s.frames - s.unique;
         }
         assert_eq!(row.drops, drops, "{what}");
         assert_eq!(row.duplicates, duplicates, "{what}");
+        let c = &row.cpu;
+        for v in [c.server_pct, c.bench_pct, c.others_pct, c.server_us_per_msg] {
+            assert!(v.is_finite() && v >= 0.0, "{what}: {c:?}");
+        }
+        assert!(c.server_pct <= c.bench_pct + 1e-9, "{what}: {c:?}");
         let m = row.msgs_per_s;
-        assert!(m.min > 0.0 && m.min <= m.avg && m.avg <= m.max, "{what}: {m:?}");
+        assert!(
+            m.min > 0.0 && m.min <= m.avg && m.avg <= m.max,
+            "{what}: {m:?}"
+        );
         match row.server {
             Server::Emdr { .. } => {
                 assert_eq!(row.duplicates, 0, "{what}: the relay delivered duplicates");
-                let c = row.relay.as_ref().expect("emdr rows carry the relay's counters");
+                let c = row
+                    .relay
+                    .as_ref()
+                    .expect("emdr rows carry the relay's counters");
                 assert_eq!(
                     c.received,
-                    c.forwarded + c.duplicates_dropped + c.multipart_dropped + c.undecodable_dropped,
+                    c.forwarded
+                        + c.duplicates_dropped
+                        + c.multipart_dropped
+                        + c.undecodable_dropped,
                     "{what}: {c:?}"
                 );
-                assert!(c.duplicates_dropped > 0, "{what}: nothing de-duplicated: {c:?}");
-                assert_eq!(c.multipart_dropped + c.undecodable_dropped, 0, "{what}: {c:?}");
+                assert!(
+                    c.duplicates_dropped > 0,
+                    "{what}: nothing de-duplicated: {c:?}"
+                );
+                assert_eq!(
+                    c.multipart_dropped + c.undecodable_dropped,
+                    0,
+                    "{what}: {c:?}"
+                );
                 // Every frame a subscriber counted went through the relay once.
                 for s in &row.per_subscriber {
                     assert!(s.frames <= c.forwarded, "{what}: {s:?} {c:?}");
@@ -137,23 +175,18 @@ fn tiny_run_has_every_row_and_consistent_counts() {
 }
 
 #[test]
-fn open_loop_rate_paces_the_publishers() {
+fn open_loop_rate_paces_the_publishers_and_repeats_report_the_median() {
     let p = Params {
         subscribers: vec![1],
         shards: vec![1],
         proxy_io_threads: vec![],
         rate_per_s: Some(1000.0),
+        repeats: 2,
         ..tiny()
     };
-    let frames = Arc::new(FrameSet::build(p.bases, p.orders_per_message, p.seed, 0).expect("build"));
-    let row = relay_bench::run_one(
-        Server::Emdr { shards: 1 },
-        1,
-        &frames,
-        &p,
-        &shards::available_cores(),
-    )
-    .expect("runs");
+    let report = relay_bench::run(&p).expect("runs");
+    assert_eq!(report.rows.len(), 1);
+    let row = &report.rows[0];
     // 1000/s for warm-up + duration (0.4 s): about 400 frames, never thousands.
     assert!(
         (200..=600).contains(&row.published_unique),
@@ -162,4 +195,11 @@ fn open_loop_rate_paces_the_publishers() {
     );
     assert_eq!(row.duplicates, 0);
     assert!(row.per_subscriber[0].unique > 0);
+    assert_eq!(row.repeat_avgs.len(), 2);
+    assert!(row.repeat_avgs.contains(&row.msgs_per_s.avg));
+    assert!(
+        report.target_met().is_none(),
+        "no proxy row to compare with"
+    );
+    assert!(report.table().contains("of each run"));
 }

@@ -1,7 +1,7 @@
 //! `cargo run --release -p perf --bin relay [-- --seconds S --subscribers 1,10 --shards 1,2
-//! --proxy-io 1,2 --upstreams 2 --rate R --hwm N --window W --json]`: emdr's relay
-//! (de-duplication on) against a plain libzmq XSUB/XPUB proxy under the same load (see
-//! `perf::relay_bench`).
+//! --proxy-io 1,2|none --upstreams 2 --rate R --hwm N --window W --repeat N --json]`:
+//! emdr's relay (de-duplication on) against a plain libzmq XSUB/XPUB proxy under the same
+//! load (see `perf::relay_bench`).
 
 use std::time::Duration;
 
@@ -9,6 +9,9 @@ use perf::relay_bench::{self, Params};
 
 fn list<T: std::str::FromStr>(name: &str, v: Option<String>) -> anyhow::Result<Vec<T>> {
     let v = v.ok_or_else(|| anyhow::anyhow!("{name} takes a comma-separated list"))?;
+    if v == "none" {
+        return Ok(Vec::new());
+    }
     v.split(',')
         .map(|x| {
             x.trim()
@@ -37,6 +40,7 @@ fn main() -> anyhow::Result<()> {
             "--hwm" => p.hwm = number("--hwm")? as i32,
             "--window" => p.window_frames = number("--window")? as u64,
             "--orders" => p.orders_per_message = number("--orders")? as usize,
+            "--repeat" => p.repeats = (number("--repeat")? as usize).max(1),
             "--subscribers" => p.subscribers = list("--subscribers", args.next())?,
             "--shards" => p.shards = list("--shards", args.next())?,
             "--proxy-io" => p.proxy_io_threads = list("--proxy-io", args.next())?,
@@ -44,14 +48,15 @@ fn main() -> anyhow::Result<()> {
             other => anyhow::bail!(
                 "unknown argument {other:?}; flags: --seconds S --warmup S --subscribers 1,10 \
                  --shards 1,2 --proxy-io 1,2 --upstreams N --rate FRAMES_PER_S --hwm N \
-                 --window FRAMES --orders N --json"
+                 --window FRAMES --orders N --repeat N --json"
             ),
         }
     }
     eprintln!(
         "load: {} publishers sending the same unique zlib frames of {}-order canonical messages \
          ({}); {} s warm-up, {} s measured; subscribers {:?}; emdr shards {:?}; proxy io_threads {:?}; \
-         hwm {} frames on every socket and the relay's queues; cores: {:?}",
+         hwm {} frames on every socket and the relay's queues; {} run(s) per row, median shown; \
+         cores: {:?}",
         p.upstreams,
         p.orders_per_message,
         match p.rate_per_s {
@@ -67,6 +72,7 @@ fn main() -> anyhow::Result<()> {
         p.shards,
         p.proxy_io_threads,
         p.hwm,
+        p.repeats,
         shards::available_cores(),
     );
     let report = relay_bench::run(&p).map_err(anyhow::Error::msg)?;
