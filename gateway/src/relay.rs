@@ -297,7 +297,6 @@ impl Ingest {
     }
 }
 
-
 /// Sum of a fan-out counter over shards.
 pub fn fanout_sum(stats: &[Arc<FanoutStats>], f: impl Fn(&FanoutStats) -> &AtomicU64) -> u64 {
     stats.iter().map(|s| f(s).load(Relaxed)).sum()
