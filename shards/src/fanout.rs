@@ -274,6 +274,9 @@ async fn serve(mut stream: TcpStream, shard: Rc<Shard>) {
         }
     };
     let _ = stream.set_write_timeout(Some(shard.config.stall_timeout));
+    // Frames are written as soon as they arrive: Nagle's algorithm would hold a small write
+    // back until the previous one is acknowledged (with delayed ACKs, tens of milliseconds).
+    let _ = stream.set_nodelay(true);
     let sub = Rc::new(Subscriber {
         queue: RefCell::new(VecDeque::new()),
         queued_bytes: Cell::new(0),
