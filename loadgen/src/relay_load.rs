@@ -145,7 +145,9 @@ impl Publisher {
             }
             let wait = next - clock.now_ns() as f64;
             if wait > 0.0 {
-                std::thread::sleep(Duration::from_nanos(wait as u64));
+                // At least a tick: frames due meanwhile go out together (see PACER_TICK).
+                let ns = (wait as u64).max(crate::http_load::PACER_TICK.as_nanos() as u64);
+                std::thread::sleep(Duration::from_nanos(ns));
             }
         }
     }
