@@ -127,21 +127,7 @@ fn concurrent_uploads_on_two_shards_arrive_exactly_once() {
 
 #[test]
 fn the_python_reference_consumer_reads_the_feed() {
-    let script = shared_dir().join("clients").join("emdr_consumer.py");
-    assert!(
-        script.is_file(),
-        "the reference consumer {} is missing: the tests need ../shared beside the repository",
-        script.display()
-    );
-    let probe = Command::new("python3")
-        .args(["-c", "import zmq"])
-        .output()
-        .expect("python3 must be installed for the consumer test");
-    assert!(
-        probe.status.success(),
-        "python3 cannot import zmq (pip install pyzmq): {}",
-        String::from_utf8_lossy(&probe.stderr)
-    );
+    let script = reference_consumer();
 
     let mut gw = Gateway::start(1, &[]);
     let mut consumer = Command::new("python3")

@@ -516,21 +516,7 @@ fn two_shards_serve_every_subscriber_every_frame() {
 
 #[test]
 fn the_reference_consumer_and_snoop_read_a_relay_fed_by_a_gateway() {
-    let script = shared_dir().join("clients").join("emdr_consumer.py");
-    assert!(
-        script.is_file(),
-        "the reference consumer {} is missing: the tests need ../shared beside the repository",
-        script.display()
-    );
-    let probe = Command::new("python3")
-        .args(["-c", "import zmq"])
-        .output()
-        .expect("python3 must be installed for the consumer test");
-    assert!(
-        probe.status.success(),
-        "python3 cannot import zmq (pip install pyzmq): {}",
-        String::from_utf8_lossy(&probe.stderr)
-    );
+    let script = reference_consumer();
     let mut gw = Gateway::start(1, &[]);
     let mut relay = Relay::start("relay", &["--upstream", &gw.pub_endpoint]);
     let spawn = |cmd: &mut Command| {

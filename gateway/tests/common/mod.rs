@@ -1326,3 +1326,24 @@ pub fn warm_up_frames(pubs: &[&RawPub], subs: &[&Sub]) {
         }
     }
 }
+
+/// The reference consumer `../shared/clients/emdr_consumer.py`, after checking that it and
+/// pyzmq are there (failing the test with the fix if not).
+pub fn reference_consumer() -> PathBuf {
+    let script = shared_dir().join("clients").join("emdr_consumer.py");
+    assert!(
+        script.is_file(),
+        "the reference consumer {} is missing: the tests need ../shared beside the repository",
+        script.display()
+    );
+    let probe = Command::new("python3")
+        .args(["-c", "import zmq"])
+        .output()
+        .expect("python3 must be installed for the consumer test");
+    assert!(
+        probe.status.success(),
+        "python3 cannot import zmq (pip install pyzmq): {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    script
+}
