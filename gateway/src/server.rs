@@ -219,11 +219,50 @@ enum Read {
     Stopped,
 }
 
+/// Bytes read from a connection. The backing vector is zero-filled once, as it grows, and
+/// never again: `filled` marks the end of what was read. (Growing a `Vec` for each read and
+/// truncating it after re-zeroed up to a megabyte per read of a large body.)
+struct ReadBuf {
+    data: Vec<u8>,
+    filled: usize,
+}
+
+impl ReadBuf {
+    fn new() -> ReadBuf {
+        ReadBuf {
+            data: Vec::new(),
+            filled: 0,
+        }
+    }
+
+    /// The bytes read.
+    fn bytes(&self) -> &[u8] {
+        &self.data[..self.filled]
+    }
+
+    fn len(&self) -> usize {
+        self.filled
+    }
+
+    fn clear(&mut self) {
+        self.filled = 0;
+    }
+
+    /// Room for the next read: `want` bytes, within the per-read bounds.
+    fn spare(&mut self, want: usize) -> &mut [u8] {
+        let end = self.filled + want.clamp(READ_CHUNK_BYTES, READ_CHUNK_MAX_BYTES);
+        if self.data.len() < end {
+            self.data.resize(end, 0);
+        }
+        &mut self.data[self.filled..end]
+    }
+}
+
 /// Read at least one byte onto the end of `buf`, until `deadline`; when `stop` is given, also
 /// give up when the shard stops (only idle connections are interrupted).
 async fn read_some(
     stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
+    buf: &mut ReadBuf,
     want: usize,
     deadline: Instant,
     stop: Option<&Stop>,
@@ -232,9 +271,8 @@ async fn read_some(
     if now >= deadline {
         return Ok(Read::TimedOut);
     }
-    let len = buf.len();
-    buf.resize(len + want.clamp(READ_CHUNK_BYTES, READ_CHUNK_MAX_BYTES), 0);
-    let read = async { stream.read(&mut buf[len..]).await.map(Read::Data) };
+    let spare = buf.spare(want);
+    let read = async { stream.read(spare).await.map(Read::Data) };
     let timer = async {
         glommio::timer::sleep(deadline - now).await;
         Ok(Read::TimedOut)
@@ -249,18 +287,16 @@ async fn read_some(
         }
         None => future::or(read, timer).await,
     };
-    let got = match &result {
-        Ok(Read::Data(n)) => *n,
-        _ => 0,
-    };
-    buf.truncate(len + got);
+    if let Ok(Read::Data(n)) = &result {
+        buf.filled += n;
+    }
     result
 }
 
 /// Per-connection buffers.
 struct Conn {
     /// Bytes read and not yet consumed start at `start`.
-    buf: Vec<u8>,
+    buf: ReadBuf,
     start: usize,
     /// Responses not yet written.
     out: Vec<u8>,
@@ -275,7 +311,7 @@ async fn serve(mut stream: TcpStream, shard: Rc<Shard>) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(shard.config.write_timeout));
     let mut conn = Conn {
-        buf: Vec::with_capacity(READ_CHUNK_BYTES),
+        buf: ReadBuf::new(),
         start: 0,
         out: Vec::new(),
         body: Vec::new(),
@@ -318,7 +354,7 @@ async fn serve_requests(
         // 1. A complete head.
         let mut head_deadline: Option<Instant> = None;
         let head = loop {
-            match http::parse_head(&conn.buf[conn.start..], &cfg.http) {
+            match http::parse_head(&conn.buf.bytes()[conn.start..], &cfg.http) {
                 Ok(Some(head)) => break head,
                 Ok(None) => {}
                 Err(e) => {
@@ -335,8 +371,8 @@ async fn serve_requests(
                 if shard.stop.is_set() {
                     return Ok(());
                 }
-                if conn.buf.capacity() > RETAIN_BUFFER_BYTES {
-                    conn.buf = Vec::with_capacity(READ_CHUNK_BYTES);
+                if conn.buf.data.len() > RETAIN_BUFFER_BYTES {
+                    conn.buf = ReadBuf::new();
                     conn.body = Vec::new();
                 }
                 conn.buf.clear();
@@ -366,7 +402,10 @@ async fn serve_requests(
             }
         };
         shard.stats.http_requests.fetch_add(1, Relaxed);
-        let route = route(head.method, head.path_bytes(&conn.buf[conn.start..]));
+        let route = route(
+            head.method,
+            head.path_bytes(&conn.buf.bytes()[conn.start..]),
+        );
         let has_body = !matches!(head.framing, BodyFraming::None | BodyFraming::Length(0));
         if has_body && route != Route::Upload {
             // Not worth reading: answer and close rather than drain it.
@@ -403,7 +442,7 @@ async fn serve_requests(
                 let mut decoder = ChunkedDecoder::new();
                 let mut at = body_at;
                 loop {
-                    match decoder.decode(&conn.buf[at..], &mut conn.body, &cfg.http) {
+                    match decoder.decode(&conn.buf.bytes()[at..], &mut conn.body, &cfg.http) {
                         Ok((used, done)) => {
                             at += used;
                             if done {
@@ -433,11 +472,11 @@ async fn serve_requests(
         // 3. The answer.
         let keep_alive = head.keep_alive && !shard.stop.is_set();
         if route == Route::Upload {
-            let request = &conn.buf[conn.start..];
+            let request = &conn.buf.bytes()[conn.start..];
             let body = if chunked {
                 &conn.body[body_range]
             } else {
-                &conn.buf[body_range]
+                &conn.buf.bytes()[body_range]
             };
             shard
                 .stats
