@@ -14,8 +14,7 @@
 //! - an accepted upload's frame is a zlib stream (0x78 header) that inflates to exactly
 //!   `Pipeline::json`, whose length `Accepted` reports;
 //! - that JSON is accepted again, as a bare body and as the frame itself (a sniffed zlib
-//!   body), parses to the same message (a missing generator filled in as EMDR's) and
-//!   re-encodes to identical bytes: canonical output is a fixed point.
+//!   body), parses to the same message and re-encodes to identical bytes: canonical output is a fixed point.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr};
